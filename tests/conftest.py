@@ -1,0 +1,28 @@
+"""Shared fixtures: where the shared data lives, and tiny real models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CIRCUITLAB_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def nusax_dir() -> Path:
+    """The NusaX copy beside the repo (``../shared/data/nusax``), never a copy inside it."""
+    path = SHARED / "data" / "nusax"
+    if not path.is_dir():
+        pytest.skip(f"NusaX data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def xnli_dir() -> Path:
+    path = SHARED / "data" / "xnli"
+    if not path.is_dir():
+        pytest.skip(f"XNLI data not found at {path}")
+    return path
