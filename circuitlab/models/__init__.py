@@ -1,0 +1,11 @@
+"""Models: names to hooked TransformerBridges with a typed attention geometry."""
+
+from circuitlab.models.cache import cache_root
+from circuitlab.models.geometry import ModelGeometry
+from circuitlab.models.loader import LoadedModel, ModelLoadError, geometry_from_config, load_model, resolve_model_path
+from circuitlab.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
+
+__all__ = [
+    "DEFAULT_MODEL", "MODELS", "LoadedModel", "ModelGeometry", "ModelLoadError", "ModelSpec",
+    "cache_root", "geometry_from_config", "load_model", "resolve_model_path",
+]
