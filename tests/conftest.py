@@ -26,3 +26,29 @@ def xnli_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"XNLI data not found at {path}")
     return path
+
+
+TINY_MODELS = ["tiny-gpt2", "tiny-qwen2", "tiny-llama", "tiny-gemma3"]
+
+
+@pytest.fixture(scope="session", params=TINY_MODELS)
+def tiny_model(request):
+    """Each tiny random model family in turn (a real HF model booted as a TransformerBridge)."""
+    from circuitlab.models import load_model
+
+    return load_model(request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2():
+    from circuitlab.models import load_model
+
+    return load_model("tiny-qwen2")
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    """The embedded default model (slow: converted once into the cache, then ~4 s to boot)."""
+    from circuitlab.models import load_model
+
+    return load_model("gemma-3-270m")

@@ -24,7 +24,7 @@ from circuitlab.models.cache import cache_root
 from circuitlab.models.convert import gguf_to_hf_folder
 from circuitlab.models.geometry import ModelGeometry
 from circuitlab.models.registry import MODELS
-from circuitlab.models.tiny import build_tiny_model
+from circuitlab.models.tiny import TINY_VERSION, build_tiny_model
 
 
 class ModelLoadError(ValueError):
@@ -60,7 +60,7 @@ def resolve_model_path(name: str, cache_dir: str | Path | None = None, seed: int
     spec = MODELS.get(name)
     root = cache_root(cache_dir)
     if spec is not None and spec.kind == "tiny":
-        folder = root / "models" / f"{name}-seed{seed}"
+        folder = root / "models" / f"{name}-v{TINY_VERSION}-seed{seed}"
         if not (folder / "config.json").exists():
             build_tiny_model(name, folder, seed=seed)
         return folder

@@ -36,6 +36,8 @@ Premise: Kids play outside. Hypothesis: The kids are happy. Relation: neutral
 Aku seneng banget karo panganan iki. Kula mboten remen. Abdi resep pisan.
 """
 
+TINY_VERSION = 1  # bump when the recipe below changes, so cached tiny models are rebuilt
+
 # Shared tiny dimensions: 3 layers, 4 query heads of width 8.
 _D_MODEL, _N_LAYERS, _N_HEADS, _D_HEAD, _D_MLP, _VOCAB = 32, 3, 4, 8, 64, 512
 
