@@ -1,0 +1,151 @@
+"""Layer × head heatmaps of head scores.
+
+Rows are layers (layer 0 at the top, as in TransformerLens), columns are heads.
+Signed scores use a diverging scale centred on zero, so "pushes toward the
+gold label" and "pushes away" read as two colours and a near-zero head as white.
+Selected heads (the circuit) are outlined with rectangle shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from circuitlab.analysis._tables import HEAD_KEY, head_scores
+from circuitlab.heads import HeadSet
+from circuitlab.plots.style import DIVERGING, OUTLINE_COLOR, apply_style
+
+HOVER = "layer %{y}, head %{x}<br>score %{z:.4g}<br>rank %{customdata[0]}<extra></extra>"
+
+
+def _grid(scores: pd.Series) -> tuple[list[int], list[int], np.ndarray]:
+    """Scores indexed by (layer, head) as a full ``[n_layers, n_heads]`` array (NaN where absent)."""
+    layers = list(range(int(scores.index.get_level_values("layer").max()) + 1))
+    heads = list(range(int(scores.index.get_level_values("head").max()) + 1))
+    full = pd.MultiIndex.from_product([layers, heads], names=HEAD_KEY)
+    z = scores.reindex(full).to_numpy(dtype=float).reshape(len(layers), len(heads))
+    return layers, heads, z
+
+
+def _ranks(df: pd.DataFrame, scores: pd.Series) -> pd.Series:
+    """The table's ``rank`` column, or ranks computed from the scores (1 = highest)."""
+    if "rank" in df.columns:
+        return df.set_index(HEAD_KEY)["rank"].reindex(scores.index)
+    return scores.rank(ascending=False, method="min").astype(int)
+
+
+def _z_list(z: np.ndarray) -> list[list[float | None]]:
+    return [[None if np.isnan(v) else float(v) for v in row] for row in z]
+
+
+def describe(df: pd.DataFrame) -> str:
+    """A short title from the table's unique ``method · model · language`` (what is present)."""
+    parts = [str(df[c].iloc[0]) for c in ("method", "model", "language") if c in df.columns and df[c].nunique() == 1]
+    return " · ".join(parts) or "head scores"
+
+
+def _outline(fig: go.Figure, selected: HeadSet | None, row: int | None = None, col: int | None = None) -> None:
+    for h in selected or ():
+        fig.add_shape(
+            type="rect", x0=h.head - 0.5, x1=h.head + 0.5, y0=h.layer - 0.5, y1=h.layer + 0.5,
+            line=dict(color=OUTLINE_COLOR, width=2.5), fillcolor="rgba(0,0,0,0)", opacity=1, layer="above", name=str(h),
+            row=row, col=col,
+        )
+
+
+def _heatmap_trace(df: pd.DataFrame, normalise: bool = False, **kwargs: object) -> go.Heatmap:
+    scores = head_scores(df)
+    ranks = _ranks(df, scores)
+    if normalise:
+        peak = float(scores.abs().max())
+        scores = scores / peak if peak > 0 else scores
+    layers, heads, z = _grid(scores)
+    _, _, r = _grid(ranks.astype(float))
+    custom = np.where(np.isnan(r), None, r).astype(object)[..., None]
+    return go.Heatmap(x=heads, y=layers, z=_z_list(z), customdata=custom, hovertemplate=HOVER, xgap=1, ygap=1, **kwargs)
+
+
+def _axes(fig: go.Figure) -> None:
+    fig.update_xaxes(title_text="head", dtick=1, showgrid=False, ticks="", showline=False)
+    fig.update_yaxes(title_text="layer", autorange="reversed", dtick=1, showgrid=False, ticks="", showline=False)
+
+
+def head_heatmap(
+    scores_df: pd.DataFrame,
+    selected: HeadSet | None = None,
+    title: str | None = None,
+    normalise: bool = False,
+) -> go.Figure:
+    """Layer × head heatmap of one score table, diverging around 0, ``selected`` heads outlined.
+
+    Hover shows layer, head, score and rank. ``normalise`` divides by max |score|
+    (for comparing scorers with different units).
+    """
+    fig = go.Figure(_heatmap_trace(scores_df, normalise, colorscale=DIVERGING, zmid=0,
+                                   colorbar=dict(title="score / max|score|" if normalise else "score")))
+    _outline(fig, selected)
+    apply_style(fig)
+    _axes(fig)
+    fig.update_layout(title_text=title if title is not None else describe(scores_df))
+    return fig
+
+
+def side_by_side(
+    df_a: pd.DataFrame,
+    df_b: pd.DataFrame,
+    labels: Sequence[str] = ("A", "B"),
+    selected: Sequence[HeadSet | None] = (None, None),
+    title: str | None = None,
+    normalise: bool = False,
+) -> go.Figure:
+    """Two score tables next to each other on one shared colour axis centred on 0 (``coloraxis.cmid``)."""
+    if len(labels) != 2 or len(selected) != 2:
+        raise ValueError(f"side_by_side needs two labels and two selections, got {list(labels)} and {len(selected)}.")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=list(labels), shared_yaxes=True, horizontal_spacing=0.05)
+    for col, (df, label, sel) in enumerate(zip((df_a, df_b), labels, selected), start=1):
+        fig.add_trace(_heatmap_trace(df, normalise, coloraxis="coloraxis", name=label), row=1, col=col)
+        _outline(fig, sel, row=1, col=col)
+    apply_style(fig)
+    _axes(fig)
+    fig.update_yaxes(title_text=None, col=2)
+    fig.update_layout(
+        coloraxis=dict(colorscale=DIVERGING, cmid=0, colorbar=dict(title="score / max|score|" if normalise else "score")),
+        title_text=title if title is not None else f"{labels[0]} vs {labels[1]}",
+    )
+    return fig
+
+
+def difference_heatmap(
+    df_a: pd.DataFrame,
+    df_b: pd.DataFrame,
+    labels: Sequence[str] = ("A", "B"),
+    title: str | None = None,
+    normalise: bool = False,
+) -> go.Figure:
+    """Heatmap of ``score_a − score_b`` per head (diverging around 0); heads missing in either are blank."""
+    sa, sb = head_scores(df_a, "first head-score table"), head_scores(df_b, "second head-score table")
+    if normalise:
+        sa, sb = sa / (sa.abs().max() or 1.0), sb / (sb.abs().max() or 1.0)
+    diff = sa.sub(sb)  # outer-aligned on (layer, head): NaN where a head is in one table only
+    layers, heads, z = _grid(diff)
+    _, _, za = _grid(sa.reindex(diff.index))
+    _, _, zb = _grid(sb.reindex(diff.index))
+    custom = np.stack([za, zb], axis=-1)
+    fig = go.Figure(
+        go.Heatmap(
+            x=heads, y=layers, z=_z_list(z), customdata=custom, zmid=0, colorscale=DIVERGING, xgap=1, ygap=1,
+            colorbar=dict(title=f"{labels[0]} − {labels[1]}"),
+            hovertemplate=(
+                f"layer %{{y}}, head %{{x}}<br>{labels[0]} %{{customdata[0]:.4g}}<br>"
+                f"{labels[1]} %{{customdata[1]:.4g}}<br>difference %{{z:.4g}}<extra></extra>"
+            ),
+        )
+    )
+    apply_style(fig)
+    _axes(fig)
+    fig.update_layout(title_text=title if title is not None else f"{labels[0]} − {labels[1]}")
+    return fig
