@@ -24,12 +24,23 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None
         )
 
 
+def as_frame(scores: object) -> pd.DataFrame:
+    """A head-score DataFrame from a DataFrame or a :class:`~circuitlab.discovery.HeadScores` (its ``.table``)."""
+    if isinstance(scores, pd.DataFrame):
+        return scores
+    table = getattr(scores, "table", None)
+    if isinstance(table, pd.DataFrame):
+        return table
+    raise TypeError(f"Expected a head-score DataFrame or a HeadScores, got {type(scores).__name__}.")
+
+
 def head_scores(df: pd.DataFrame, what: str = "head-score table") -> pd.Series:
     """The ``score`` column indexed by ``(layer, head)``, one value per head.
 
     A table that holds a head twice (several seeds, depths or languages stacked
     together) is ambiguous here, so it fails with a hint to filter it first.
     """
+    df = as_frame(df)
     require_columns(df, [*HEAD_KEY, "score"], what)
     dup = df.duplicated(HEAD_KEY, keep=False)
     if dup.any():

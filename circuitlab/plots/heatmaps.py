@@ -15,9 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from circuitlab.analysis._tables import HEAD_KEY, head_scores
+from circuitlab.analysis._tables import HEAD_KEY, as_frame, head_scores
 from circuitlab.heads import HeadSet
-from circuitlab.plots.style import DIVERGING, OUTLINE_COLOR, apply_style
+from circuitlab.plots.style import DIVERGING, OUTLINE_COLOR, SEQUENTIAL, apply_style
 
 HOVER = "layer %{y}, head %{x}<br>score %{z:.4g}<br>rank %{customdata[0]}<extra></extra>"
 
@@ -44,6 +44,7 @@ def _z_list(z: np.ndarray) -> list[list[float | None]]:
 
 def describe(df: pd.DataFrame) -> str:
     """A short title from the table's unique ``method · model · language`` (what is present)."""
+    df = as_frame(df)
     parts = [str(df[c].iloc[0]) for c in ("method", "model", "language") if c in df.columns and df[c].nunique() == 1]
     return " · ".join(parts) or "head scores"
 
@@ -58,6 +59,7 @@ def _outline(fig: go.Figure, selected: HeadSet | None, row: int | None = None, c
 
 
 def _heatmap_trace(df: pd.DataFrame, normalise: bool = False, **kwargs: object) -> go.Heatmap:
+    df = as_frame(df)
     scores = head_scores(df)
     ranks = _ranks(df, scores)
     if normalise:
@@ -148,4 +150,33 @@ def difference_heatmap(
     apply_style(fig)
     _axes(fig)
     fig.update_layout(title_text=title if title is not None else f"{labels[0]} − {labels[1]}")
+    return fig
+
+
+def stability_heatmap(freq_df: pd.DataFrame, title: str | None = None, threshold: float | None = 0.5) -> go.Figure:
+    """Layer × head heatmap of top-k frequency under bootstrap (:func:`~circuitlab.analysis.bootstrap_topk_frequency`).
+
+    Sequential colour scale on [0, 1]; heads whose frequency is at least
+    ``threshold`` are outlined (``None``: no outline). Hover shows the count out
+    of ``n_boot``.
+    """
+    from circuitlab.analysis._tables import require_columns
+
+    require_columns(freq_df, ["layer", "head", "frequency"], "top-k frequency table")
+    freq = freq_df.set_index(HEAD_KEY)["frequency"].astype(float).sort_index()
+    layers, heads, z = _grid(freq)
+    n_boot = freq_df.attrs.get("n_boot")
+    k = freq_df.attrs.get("k")
+    fig = go.Figure(go.Heatmap(
+        x=heads, y=layers, z=_z_list(z), zmin=0, zmax=1, colorscale=SEQUENTIAL, xgap=1, ygap=1,
+        colorbar=dict(title=f"P(top-{k})" if k is not None else "frequency"),
+        hovertemplate="layer %{y}, head %{x}<br>in top-k in %{z:.0%} of resamples<extra></extra>",
+    ))
+    if threshold is not None:
+        stable = freq_df[freq_df["frequency"] >= threshold]
+        _outline(fig, HeadSet.of(zip(stable["layer"], stable["head"])))
+    apply_style(fig)
+    _axes(fig)
+    default = f"Top-{k} stability over {n_boot} bootstrap resamples" if k is not None else "Top-k stability"
+    fig.update_layout(title_text=title if title is not None else default)
     return fig

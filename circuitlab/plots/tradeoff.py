@@ -13,6 +13,16 @@ from circuitlab.analysis.tradeoff import forgetting_vs_gain, rank_correlation_wi
 from circuitlab.plots.style import OKABE_ITO, apply_style, color_map
 
 
+def axis_title(measure: str) -> str:
+    """``measure`` plus which way is harder, when :data:`DIFFICULTY_MEASURES` knows it (``"a0 (← harder)"``)."""
+    from circuitlab.analysis.transfer import DIFFICULTY_MEASURES
+
+    known = DIFFICULTY_MEASURES.get(measure)
+    if known is None:
+        return measure
+    return f"{measure} ({'harder →' if known.harder == 'higher' else '← harder'})"
+
+
 def _fmt(x: float) -> str:
     return "n/a" if pd.isna(x) else f"{x:.2f}"
 
@@ -51,7 +61,7 @@ def tradeoff_scatter(
     fig.add_annotation(text=text, xref="paper", yref="paper", x=0.0, y=1.0, xanchor="left", yanchor="bottom",
                        showarrow=False, name="rho")
     apply_style(fig)
-    fig.update_xaxes(title_text=measure)
+    fig.update_xaxes(title_text=axis_title(measure))
     fig.update_yaxes(title_text=f"Δ {tradeoff_df.attrs.get('metric', 'target_acc')} ({editing} − {preserving})")
     fig.update_layout(
         title=dict(text=title if title is not None else f"Editing vs preserving against {measure}", y=0.97),

@@ -29,7 +29,7 @@ def test_tradeoff_scatter_points_error_bars_and_rho():
     assert fig.layout.meta["rho"] == rho and fig.layout.meta["lo"] == lo and fig.layout.meta["hi"] == hi
     note = [a.text for a in fig.layout.annotations if a.name == "rho"][0]
     assert note.startswith("Spearman ρ = -1.00 [") and "n = 4" in note
-    assert fig.layout.xaxis.title.text == "a0"
+    assert fig.layout.xaxis.title.text == "a0 (← harder)"
 
 
 def test_tradeoff_scatter_from_analysis_output(results):
