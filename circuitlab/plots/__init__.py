@@ -5,6 +5,7 @@
 - :mod:`~circuitlab.plots.comparisons`: overlap against chance, pairwise matrices.
 - :mod:`~circuitlab.plots.representations`: linear CKA per layer across languages.
 - :mod:`~circuitlab.plots.tradeoff`: editing vs preserving, forgetting vs gain, accuracy vs shots.
+- :mod:`~circuitlab.plots.standard`: the whole standard set from saved tables (``circuitlab plot``).
 - :mod:`~circuitlab.plots.export`: HTML (offline) plus PNG/SVG/PDF via Kaleido.
 """
 
@@ -17,6 +18,7 @@ from circuitlab.plots.comparisons import (
 from circuitlab.plots.export import FigureExportError, save_figure
 from circuitlab.plots.heatmaps import difference_heatmap, head_heatmap, side_by_side, stability_heatmap
 from circuitlab.plots.representations import cka_plot
+from circuitlab.plots.standard import StandardFigures, save_figures, standard_figures
 from circuitlab.plots.style import DIVERGING, METHOD_COLORS, OKABE_ITO, SEQUENTIAL, apply_style, color_map
 from circuitlab.plots.tradeoff import accuracy_vs_shots, forgetting_vs_gain_scatter, tradeoff_scatter
 
@@ -25,6 +27,7 @@ __all__ = [
     "METHOD_COLORS",
     "OKABE_ITO",
     "SEQUENTIAL",
+    "StandardFigures",
     "FigureExportError",
     "accuracy_vs_shots",
     "apply_style",
@@ -38,7 +41,9 @@ __all__ = [
     "overlap_curves_plot",
     "overlap_matrix_plot",
     "save_figure",
+    "save_figures",
     "side_by_side",
     "stability_heatmap",
+    "standard_figures",
     "tradeoff_scatter",
 ]

@@ -1,0 +1,36 @@
+import pandas as pd
+import pytest
+
+from circuitlab.plots import standard_figures
+from circuitlab.plots.standard import slug
+
+
+def rows(grid, **meta):
+    return [dict(layer=l, head=h, score=float(s), **meta) for l, r in enumerate(grid) for h, s in enumerate(r)]
+
+
+def test_seeds_are_averaged_and_recorded():
+    scores = pd.DataFrame(rows([[1.0, 0.0]], model="m", method="d", language="ind", seed=0)
+                          + rows([[3.0, -2.0]], model="m", method="d", language="ind", seed=1))
+    figs = standard_figures(scores, k=1)
+    (name,) = figs.figures
+    assert name == "heatmap__m__d__ind"
+    assert [list(r) for r in figs.figures[name].data[0].z] == [[2.0, -1.0]]
+    assert figs.notes[name]["averaged"] == {"rows_per_head": 2, "varying": ["seed"]}
+    assert [s.name for s in figs.figures[name].layout.shapes] == ["L0H0"]
+    assert "one language only" in figs.skipped["overlap_matrix__m__d"]
+
+
+def test_two_models_are_aligned_by_relative_depth():
+    scores = pd.DataFrame(rows([[1.0], [2.0], [3.0], [4.0]], model="deep", method="d", language="ind")
+                          + rows([[5.0, 0.0], [1.0, 0.0]], model="shallow", method="d", language="ind"))
+    figs = standard_figures(scores, k=1, k_bins=1)
+    note = figs.notes["models__d__ind__deep_vs_shallow"]
+    assert note["alignment"]["n_bins"] == 2  # the smaller model's layer count
+    assert note["spearman"] == pytest.approx(-1.0) and note["jaccard"] == 0.0
+
+
+def test_nothing_to_plot_and_slugs():
+    with pytest.raises(ValueError, match="Nothing to plot"):
+        standard_figures()
+    assert slug("heatmap", "org/model name", "ind") == "heatmap__org-model-name__ind"
