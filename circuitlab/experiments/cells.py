@@ -1,0 +1,444 @@
+"""The grid of cells, their stable ids, the shared stages they need, and the cell-function registry.
+
+Context
+-------
+A *cell* is one point of the grid ``proxy × target × method × k × shots × seed``
+and yields one results row. Cells are cheap to describe and expensive to run,
+and many of them need the same expensive prerequisites:
+
+- ``proxy``: the proxy competence checkpoint θ1 (one per proxy language);
+- ``scores``: the discovery scores on θ1 (one per proxy language);
+- ``baseline``: accuracy of θ1 (or of the base model, for ``direct``) on one
+  language before any target tuning: A0 on a target, the "before" of forgetting
+  on the proxy (one per model × language).
+
+These are *stages*: computed once per run folder, cached there, and shared by
+every cell that needs them. :func:`plan` turns a spec into the cells and the
+stages, and says which stages each cell needs (by role).
+
+Ids are content hashes. A cell's id hashes its coordinates *and* every setting
+that can change its result (model, data, proxy tuning, discovery when the method
+uses scores, the method's tuning settings, evaluation, backend), so an id never
+names two different computations: a finished cell whose id is still in the grid
+can always be reused, even after the spec was edited.
+
+The work itself is done by a :class:`Backend` looked up by name in a registry
+(:func:`register_backend`, :func:`get_backend`): ``"ctsft"`` runs the real
+pipeline through :mod:`circuitlab.tuning` and :mod:`circuitlab.discovery`;
+``"fake"`` is a tiny deterministic stand-in for testing the sweep machinery.
+A backend may also be given as ``"package.module:object"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from circuitlab.experiments.spec import stable_hash
+
+if TYPE_CHECKING:
+    from circuitlab.experiments.spec import ExperimentSpec
+
+StageKind = Literal["proxy", "scores", "baseline"]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What a tuning method needs from the shared stages.
+
+    Attributes:
+        name: the method's name in specs and results.
+        from_proxy: starts from the proxy checkpoint θ1 (``direct`` starts from the base model).
+        needs_scores: selects heads from the discovery scores.
+        uses_k: takes a head budget ``k`` (methods that update no selected heads collapse the k axis).
+        description: one line for docs and reports.
+    """
+
+    name: str
+    from_proxy: bool
+    needs_scores: bool
+    uses_k: bool
+    description: str
+
+
+METHODS: dict[str, MethodInfo] = {m.name: m for m in (
+    MethodInfo("circuit", True, True, True, "top-k relevant heads + norms (editing branch)"),
+    MethodInfo("nearzero", True, True, True, "k heads with relevance closest to 0 + norms (preserving branch)"),
+    MethodInfo("random", True, False, True, "k random heads + norms (same budget, no circuit)"),
+    MethodInfo("least", True, True, True, "k least relevant heads + norms"),
+    MethodInfo("norms", True, False, False, "only the norm weights"),
+    MethodInfo("full", True, False, False, "continued full fine-tuning of θ1"),
+    MethodInfo("direct", False, False, False, "full fine-tuning of the base model, no proxy stage"),
+    MethodInfo("ctsft-auto", True, True, True, "circuit or nearzero, whichever is better on validation"),
+)}
+
+
+# -- cells --------------------------------------------------------------------------------------
+
+
+def _fmt_k(k: int | float | None) -> str:
+    if k is None:
+        return "-"
+    return str(k) if isinstance(k, int) else f"{k:g}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point. ``k`` is ``None`` for methods that take no head budget."""
+
+    proxy: str
+    target: str
+    method: str
+    k: int | float | None
+    shots: int
+    seed: int
+    id: str = field(default="", compare=False)
+
+    @property
+    def info(self) -> MethodInfo:
+        return METHODS[self.method]
+
+    def coords(self) -> dict[str, Any]:
+        """The six coordinates as a dict (the key columns of the results table)."""
+        return {"proxy": self.proxy, "target": self.target, "method": self.method, "k": self.k,
+                "shots": self.shots, "seed": self.seed}
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name: ``indonesian>javanese circuit k=6 n=25 seed=31``."""
+        return f"{self.proxy}>{self.target} {self.method} k={_fmt_k(self.k)} n={self.shots} seed={self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.coords(), "id": self.id}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Cell":
+        return cls(d["proxy"], d["target"], d["method"], d["k"], int(d["shots"]), int(d["seed"]), d.get("id", ""))
+
+
+def cell_identity(spec: "ExperimentSpec", cell: Cell) -> dict[str, Any]:
+    """Every setting that can change ``cell``'s result (what its id hashes)."""
+    ident = spec.identity()
+    info = METHODS[cell.method]
+    out = {
+        "cell": cell.coords(), "backend": ident["backend"], "backend_options": ident["backend_options"],
+        "model": ident["model"], "data": ident["data"], "evaluation": ident["evaluation"],
+        "tuning": _identity_of_tuning(spec, cell.method),
+    }
+    out["data"] = {k: v for k, v in out["data"].items() if k not in ("proxy", "targets")}
+    if info.from_proxy:
+        out["proxy_tuning"] = ident["proxy_tuning"]
+    if info.needs_scores:
+        out["discovery"] = ident["discovery"]
+    return out
+
+
+def _identity_of_tuning(spec: "ExperimentSpec", method: str) -> dict[str, Any]:
+    return dataclasses.asdict(spec.tuning.for_method(method))
+
+
+def cell_id(spec: "ExperimentSpec", cell: Cell) -> str:
+    """``indonesian-javanese-circuit-k6-n25-s31-1a2b3c4d5e``: readable coordinates plus a content hash.
+
+    Methods without a head budget have no ``k`` part (``indonesian-javanese-full-n25-s31-…``).
+    """
+    h = stable_hash(cell_identity(spec, cell), 10)
+    k = "" if cell.k is None else f"-k{_fmt_k(cell.k)}"
+    return f"{cell.proxy}-{cell.target}-{cell.method}{k}-n{cell.shots}-s{cell.seed}-{h}"
+
+
+def grid(spec: "ExperimentSpec") -> list[Cell]:
+    """Every cell of the spec, each with its id, in execution order.
+
+    Order: proxy, target, shots, seed, then method and k, so that the first cells
+    to finish already compare every method on one setting. Methods without a head
+    budget appear once per (proxy, target, shots, seed), with ``k = None``.
+    """
+    g, d = spec.grid, spec.data
+    out: list[Cell] = []
+    for proxy in d.proxy:
+        for target in d.targets:
+            for shots in g.shots:
+                for seed in g.seeds:
+                    for method in g.methods:
+                        ks: list[int | float | None] = list(g.k) if METHODS[method].uses_k else [None]
+                        for k in ks:
+                            c = Cell(proxy, target, method, k, shots, seed)
+                            out.append(dataclasses.replace(c, id=cell_id(spec, c)))
+    return out
+
+
+# -- stages -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A shared prerequisite, computed once per run folder.
+
+    Attributes:
+        kind: ``proxy`` (checkpoint θ1), ``scores`` (discovery on θ1) or ``baseline``
+            (accuracy before target tuning).
+        proxy: the proxy language of θ1, or ``None`` for the base model (a ``baseline``
+            of the base model, used by ``direct``).
+        language: the evaluated language of a ``baseline``; for ``scores``, ``None`` means
+            the proxy language (what cells select heads from), a target language names a
+            report-only discovery on that language.
+        deps: ids of the stages this one needs, by role (``{"proxy": "proxy-indonesian-…"}``).
+        key: every setting that can change the output (what ``id`` hashes).
+        id: ``<kind>-<proxy|base>[-<language>]-<hash>``; also the folder name under ``stages/``.
+    """
+
+    kind: StageKind
+    proxy: str | None
+    language: str | None
+    deps: tuple[tuple[str, str], ...]
+    key: dict = field(compare=False, repr=False)
+    id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "proxy": self.proxy, "language": self.language, "deps": dict(self.deps),
+                "key": self.key, "id": self.id}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Stage":
+        return cls(d["kind"], d["proxy"], d["language"], tuple(sorted(d["deps"].items())), d["key"], d["id"])
+
+
+def _stage(kind: StageKind, proxy: str | None, language: str | None, deps: dict[str, str], key: dict) -> Stage:
+    name = "-".join(x for x in (kind, proxy or "base", language) if x)
+    return Stage(kind, proxy, language, tuple(sorted(deps.items())), key, f"{name}-{stable_hash(key, 10)}")
+
+
+@dataclass
+class Plan:
+    """The cells of a spec, the stages they share, and which stage each cell needs by role.
+
+    Roles: ``proxy`` (θ1), ``scores``, ``before_target`` and ``before_proxy`` (baselines
+    of the starting model on the target and on the proxy language). ``extra`` lists
+    stages no cell needs but the report uses (discovery on the target languages).
+    """
+
+    cells: list[Cell]
+    stages: dict[str, Stage]
+    needs: dict[str, dict[str, str]]
+    extra: list[str] = field(default_factory=list)
+
+    def stage_order(self) -> list[Stage]:
+        """Stages in an order where every stage comes after its dependencies."""
+        done: set[str] = set()
+        order: list[Stage] = []
+
+        def visit(s: Stage) -> None:
+            if s.id in done:
+                return
+            for _, dep in s.deps:
+                visit(self.stages[dep])
+            done.add(s.id)
+            order.append(s)
+
+        for s in sorted(self.stages.values(), key=lambda s: ("proxy", "scores", "baseline").index(s.kind)):
+            visit(s)
+        return order
+
+    def stages_for(self, cells: list[Cell], extra: bool = False) -> list[Stage]:
+        """The stages (with their dependencies) that ``cells`` need (plus ``self.extra``), in dependency order."""
+        wanted: set[str] = set()
+
+        def add(sid: str) -> None:
+            if sid not in wanted:
+                wanted.add(sid)
+                for _, dep in self.stages[sid].deps:
+                    add(dep)
+
+        for c in cells:
+            for sid in self.needs[c.id].values():
+                add(sid)
+        for sid in self.extra if extra else ():
+            add(sid)
+        return [s for s in self.stage_order() if s.id in wanted]
+
+
+def plan(spec: "ExperimentSpec") -> Plan:
+    """Cells, shared stages and the needs of each cell (see module docstring)."""
+    ident = spec.identity()
+    base = {"backend": ident["backend"], "backend_options": ident["backend_options"], "model": ident["model"],
+            "data": {k: v for k, v in ident["data"].items() if k not in ("proxy", "targets")}}
+    stages: dict[str, Stage] = {}
+
+    def add(s: Stage) -> str:
+        stages.setdefault(s.id, s)
+        return s.id
+
+    proxy_ids: dict[str, str] = {}
+    score_ids: dict[tuple[str, str | None], str] = {}
+
+    def proxy_stage(proxy: str) -> str:
+        if proxy not in proxy_ids:
+            proxy_ids[proxy] = add(_stage("proxy", proxy, None, {},
+                                          {**base, "proxy": proxy, "proxy_tuning": ident["proxy_tuning"]}))
+        return proxy_ids[proxy]
+
+    disc = {k: v for k, v in ident["discovery"].items() if k != "on_targets"}
+
+    def scores_stage(proxy: str, language: str | None = None) -> str:
+        if (proxy, language) not in score_ids:
+            pid = proxy_stage(proxy)
+            key = {"proxy_stage": pid, "discovery": disc, **({"language": language} if language else {})}
+            score_ids[(proxy, language)] = add(_stage("scores", proxy, language, {"proxy": pid}, key))
+        return score_ids[(proxy, language)]
+
+    def baseline(proxy: str | None, language: str) -> str:
+        deps = {"proxy": proxy_stage(proxy)} if proxy else {}
+        key = {**base, "start": deps.get("proxy", "base"), "language": language, "evaluation": ident["evaluation"]}
+        return add(_stage("baseline", proxy, language, deps, key))
+
+    cells = grid(spec)
+    needs: dict[str, dict[str, str]] = {}
+    for c in cells:
+        info = c.info
+        start = c.proxy if info.from_proxy else None
+        roles: dict[str, str] = {}
+        if info.from_proxy:
+            roles["proxy"] = proxy_stage(c.proxy)
+        if info.needs_scores:
+            roles["scores"] = scores_stage(c.proxy)
+        roles["before_target"] = baseline(start, c.target)
+        roles["before_proxy"] = baseline(start, c.proxy)
+        needs[c.id] = roles
+    extra: list[str] = []
+    if spec.discovery.on_targets and any(METHODS[m].needs_scores for m in spec.grid.methods):
+        for proxy in spec.data.proxy:
+            extra += [scores_stage(proxy, t) for t in spec.data.targets if t != proxy]
+    return Plan(cells, stages, needs, extra)
+
+
+# -- the backend interface and registry ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    """A finished stage: its folder (artifacts) and the summary it returned (``stage.json``)."""
+
+    stage: Stage
+    path: Path
+    summary: dict[str, Any]
+
+
+@dataclass
+class CellResult:
+    """What a backend returns for a cell.
+
+    ``row`` holds the scalar metrics (the results-table columns); ``meta`` holds
+    anything else worth keeping (selected heads, learning-rate curve …), stored in
+    the cell's JSON file but not in the table.
+    """
+
+    row: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """What a backend gets besides the stage or cell: the spec, where to write, and a per-process cache.
+
+    Attributes:
+        spec: the resolved experiment spec.
+        work_dir: a private folder for this stage/cell's artifacts; the executor moves
+            its content into the run folder once the stage/cell has finished
+            (``stages/<id>/`` for a stage, ``artifacts/<cell id>/`` for a cell).
+        progress: whether progress bars may be shown.
+        logger: the run's logger (writes to the run folder's log file).
+        cache: survives across cells in one process (e.g. the loaded base model); never
+            shared between processes.
+    """
+
+    spec: "ExperimentSpec"
+    work_dir: Path
+    progress: bool = True
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("circuitlab.experiments"))
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The work behind the cells. Register one with :func:`register_backend`.
+
+    ``run_stage`` computes one shared stage into ``ctx.work_dir`` and returns a
+    JSON-able summary (e.g. ``{"accuracy": 0.71}`` for a baseline). ``run_cell``
+    computes one cell from the finished stages it needs (by role, see :class:`Plan`).
+    Both must be deterministic given the spec, the stage/cell and its seed.
+    """
+
+    name: str
+
+    def run_stage(self, stage: Stage, deps: dict[str, StageOutput], ctx: RunContext) -> dict[str, Any]: ...
+
+    def run_cell(self, cell: Cell, stages: dict[str, StageOutput], ctx: RunContext) -> CellResult: ...
+
+
+BackendFactory = Callable[..., Backend]
+_BACKENDS: dict[str, BackendFactory | str] = {
+    # Lazy entries: "module:object", imported on first use so that importing the
+    # experiments package never pulls in torch-heavy tuning code.
+    "ctsft": "circuitlab.experiments.ctsft:CTSFTBackend",
+    "fake": "circuitlab.experiments.fake:FakeBackend",
+}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Decorator: make a backend factory (a class or function taking ``**options``) available by ``name``."""
+
+    def deco(factory: BackendFactory) -> BackendFactory:
+        _BACKENDS[name] = factory
+        return factory
+
+    return deco
+
+
+def list_backends() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def _import_object(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    if not attr:
+        raise ValueError(f"Backend reference {ref!r} must look like 'package.module:object'.")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"Cannot import backend module {module!r} ({exc}); check the spec's `backend` field.") from exc
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
+    """Instantiate the backend registered as ``name`` (or given as ``module:object``) with ``options``."""
+    factory = _BACKENDS.get(name)
+    if factory is None:
+        if ":" not in name:
+            raise ValueError(f"Unknown backend {name!r}; registered: {', '.join(list_backends())}, or give "
+                             "'package.module:object'.")
+        factory = name
+    if isinstance(factory, str):
+        factory = _import_object(factory)
+    backend = factory(**(options or {}))
+    if not isinstance(backend, Backend):
+        raise TypeError(f"Backend {name!r} does not implement run_stage/run_cell (got {type(backend).__name__}).")
+    return backend
+
+
+def iter_cells(p: Plan, done: set[str]) -> Iterator[Cell]:
+    """The cells of ``p`` that are not in ``done``, in order."""
+    return (c for c in p.cells if c.id not in done)
+
+
+__all__ = [
+    "METHODS", "Backend", "Cell", "CellResult", "MethodInfo", "Plan", "RunContext", "Stage", "StageOutput",
+    "cell_id", "cell_identity", "get_backend", "grid", "iter_cells", "list_backends", "plan", "register_backend",
+]
