@@ -1,0 +1,46 @@
+"""Tuning: adapt θ1 to a target language by training only chosen heads, and measure it honestly.
+
+The pieces, from the smallest up:
+
+- :mod:`.families`: where each architecture keeps its projections and norms (canonical names);
+- :mod:`.masks`: :class:`ParamMask`, the exact elements a method may change (head slices, norms);
+- :mod:`.sliced` / :mod:`.tuners`: make exactly those elements trainable (slices as small parameters,
+  or ``peft`` LoRA) and merge them back;
+- :mod:`.methods`: the registry of methods (circuit, nearzero, least, random, norms, full, direct, lora);
+- :mod:`.trainer`: one AdamW loop for all of them (warm-up, NaN guard, checkpoint/resume);
+- :mod:`.proxy`: θ1, the proxy-competence checkpoint, cached by its configuration;
+- :mod:`.deltas`: sparse deltas (apply/revert exactly) and plain HF export;
+- :mod:`.protocol`: which pool each stage's examples come from;
+- :mod:`.experiment` / :mod:`.auto`: methods × targets × seeds with learning rates and the CT-SFT branch
+  chosen on validation, metrics on test, forgetting on the proxy.
+"""
+
+from circuitlab.tuning.auto import AUTO_METHOD, add_auto_rows, choose_branch
+from circuitlab.tuning.deltas import (
+    DeltaError, ModelSnapshot, SparseDelta, apply_delta, compute_delta, export_hf, hf_state_dict, load_delta,
+    revert_delta, save_delta,
+)
+from circuitlab.tuning.experiment import (
+    RESULT_COLUMNS, Experiment, ExperimentConfig, discover_scores, run_experiment, summarize, summary_markdown,
+)
+from circuitlab.tuning.families import FAMILIES, FamilyAdapter, ModelIndex, canonical, register_family
+from circuitlab.tuning.masks import KVRule, ParamMask, TensorMask
+from circuitlab.tuning.methods import (
+    METHODS, MethodContext, MethodSpec, build_tuner, choose_heads, get_method, register_method,
+)
+from circuitlab.tuning.protocol import DataProtocol, near_balanced_sample
+from circuitlab.tuning.proxy import ProxyCheckpoint, ProxyConfig, ensure_proxy, load_proxy
+from circuitlab.tuning.sliced import SlicedProjection
+from circuitlab.tuning.trainer import NonFiniteLossError, TrainConfig, TrainResult, train
+from circuitlab.tuning.tuners import LoraSettings, LoraTuner, MaskTuner, Tuner
+
+__all__ = [
+    "AUTO_METHOD", "FAMILIES", "METHODS", "RESULT_COLUMNS", "DataProtocol", "DeltaError", "Experiment",
+    "ExperimentConfig", "FamilyAdapter", "KVRule", "LoraSettings", "LoraTuner", "MaskTuner", "MethodContext",
+    "MethodSpec", "ModelIndex", "ModelSnapshot", "NonFiniteLossError", "ParamMask", "ProxyCheckpoint", "ProxyConfig",
+    "SlicedProjection", "SparseDelta", "TensorMask", "TrainConfig", "TrainResult", "Tuner", "add_auto_rows",
+    "apply_delta", "build_tuner", "canonical", "choose_branch", "choose_heads", "compute_delta", "discover_scores",
+    "ensure_proxy", "export_hf", "get_method", "hf_state_dict", "load_delta", "load_proxy", "near_balanced_sample",
+    "register_family", "register_method", "revert_delta", "run_experiment", "save_delta", "summarize",
+    "summary_markdown", "train",
+]
