@@ -57,6 +57,9 @@ class MethodInfo:
         needs_scores: selects heads from the discovery scores.
         uses_k: takes a head budget ``k`` (methods that update no selected heads collapse the k axis).
         description: one line for docs and reports.
+        derived_from: a *derived* method trains nothing: its row is chosen from the rows of these
+            methods' cells with the same coordinates (``ctsft-auto``: circuit or nearzero, by
+            validation accuracy). Those cells are added to the grid when the spec omits them.
     """
 
     name: str
@@ -64,6 +67,7 @@ class MethodInfo:
     needs_scores: bool
     uses_k: bool
     description: str
+    derived_from: tuple[str, ...] = ()
 
 
 METHODS: dict[str, MethodInfo] = {m.name: m for m in (
@@ -74,7 +78,8 @@ METHODS: dict[str, MethodInfo] = {m.name: m for m in (
     MethodInfo("norms", True, False, False, "only the norm weights"),
     MethodInfo("full", True, False, False, "continued full fine-tuning of θ1"),
     MethodInfo("direct", False, False, False, "full fine-tuning of the base model, no proxy stage"),
-    MethodInfo("ctsft-auto", True, True, True, "circuit or nearzero, whichever is better on validation"),
+    MethodInfo("ctsft-auto", True, True, True, "circuit or nearzero, whichever is better on target validation",
+               derived_from=("circuit", "nearzero")),
 )}
 
 
@@ -122,9 +127,15 @@ class Cell:
 
 
 def cell_identity(spec: "ExperimentSpec", cell: Cell) -> dict[str, Any]:
-    """Every setting that can change ``cell``'s result (what its id hashes)."""
+    """Every setting that can change ``cell``'s result (what its id hashes).
+
+    A derived cell (``ctsft-auto``) is identified by its coordinates and the ids of the cells it chooses from.
+    """
     ident = spec.identity()
     info = METHODS[cell.method]
+    if info.derived_from:
+        deps = [cell_id(spec, dataclasses.replace(cell, method=m)) for m in info.derived_from]
+        return {"cell": cell.coords(), "derived_from": deps}
     out = {
         "cell": cell.coords(), "backend": ident["backend"], "backend_options": ident["backend_options"],
         "model": ident["model"], "data": ident["data"], "evaluation": ident["evaluation"],
@@ -152,20 +163,32 @@ def cell_id(spec: "ExperimentSpec", cell: Cell) -> str:
     return f"{cell.proxy}-{cell.target}-{cell.method}{k}-n{cell.shots}-s{cell.seed}-{h}"
 
 
+def grid_methods(spec: "ExperimentSpec") -> list[str]:
+    """The spec's methods plus the branches that derived methods need, derived methods last."""
+    listed = list(spec.grid.methods)
+    compute = [m for m in listed if not METHODS[m].derived_from]
+    for m in listed:
+        compute += [b for b in METHODS[m].derived_from if b not in compute]
+    return compute + [m for m in listed if METHODS[m].derived_from]
+
+
 def grid(spec: "ExperimentSpec") -> list[Cell]:
     """Every cell of the spec, each with its id, in execution order.
 
     Order: proxy, target, shots, seed, then method and k, so that the first cells
     to finish already compare every method on one setting. Methods without a head
-    budget appear once per (proxy, target, shots, seed), with ``k = None``.
+    budget appear once per (proxy, target, shots, seed), with ``k = None``. A derived
+    method (``ctsft-auto``) comes after the cells it chooses from, which are added
+    when the spec does not list them.
     """
     g, d = spec.grid, spec.data
+    methods = grid_methods(spec)
     out: list[Cell] = []
     for proxy in d.proxy:
         for target in d.targets:
             for shots in g.shots:
                 for seed in g.seeds:
-                    for method in g.methods:
+                    for method in methods:
                         ks: list[int | float | None] = list(g.k) if METHODS[method].uses_k else [None]
                         for k in ks:
                             c = Cell(proxy, target, method, k, shots, seed)
@@ -227,6 +250,12 @@ class Plan:
     stages: dict[str, Stage]
     needs: dict[str, dict[str, str]]
     extra: list[str] = field(default_factory=list)
+    derived: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def compute_cells(self) -> list[Cell]:
+        """The cells a backend computes (everything but derived cells)."""
+        return [c for c in self.cells if c.id not in self.derived]
 
     def stage_order(self) -> list[Stage]:
         """Stages in an order where every stage comes after its dependencies."""
@@ -298,9 +327,15 @@ def plan(spec: "ExperimentSpec") -> Plan:
         return add(_stage("baseline", proxy, language, deps, key))
 
     cells = grid(spec)
+    by_coords = {(c.proxy, c.target, c.method, c.k, c.shots, c.seed): c.id for c in cells}
     needs: dict[str, dict[str, str]] = {}
+    derived: dict[str, dict[str, str]] = {}
     for c in cells:
         info = c.info
+        if info.derived_from:
+            derived[c.id] = {m: by_coords[(c.proxy, c.target, m, c.k, c.shots, c.seed)] for m in info.derived_from}
+            needs[c.id] = {}
+            continue
         start = c.proxy if info.from_proxy else None
         roles: dict[str, str] = {}
         if info.from_proxy:
@@ -314,7 +349,7 @@ def plan(spec: "ExperimentSpec") -> Plan:
     if spec.discovery.on_targets and any(METHODS[m].needs_scores for m in spec.grid.methods):
         for proxy in spec.data.proxy:
             extra += [scores_stage(proxy, t) for t in spec.data.targets if t != proxy]
-    return Plan(cells, stages, needs, extra)
+    return Plan(cells, stages, needs, extra, derived)
 
 
 # -- the backend interface and registry ---------------------------------------------------------
@@ -433,6 +468,42 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
     return backend
 
 
+def choose_branch(rows: dict[str, dict[str, Any]]) -> str:
+    """The branch of ``ctsft-auto``: higher target-validation accuracy, then macro-F1, then ``circuit``.
+
+    Uses :func:`circuitlab.tuning.choose_branch` when the tuning package is importable (the same rule
+    is restated here so that the sweep machinery can be tested without it).
+    """
+    try:
+        from circuitlab.tuning.auto import choose_branch as tuning_choose
+    except Exception:  # noqa: BLE001 - the tuning package is being changed or cannot import here
+        tuning_choose = None
+    if tuning_choose is not None:
+        return tuning_choose(rows["circuit"], rows["nearzero"])
+
+    def key(r: dict) -> tuple[float, float]:
+        vals = []
+        for name in ("val_acc", "val_f1"):
+            v = r.get(name)
+            vals.append(float(v) if isinstance(v, (int, float)) and v == v else float("-inf"))
+        return vals[0], vals[1]
+
+    return "nearzero" if key(rows["nearzero"]) > key(rows["circuit"]) else "circuit"
+
+
+def derive_cell(cell: Cell, rows: dict[str, dict[str, Any]]) -> CellResult:
+    """The row of a derived cell from the committed rows of the cells it chooses from (by method)."""
+    info = METHODS[cell.method]
+    if info.derived_from != ("circuit", "nearzero"):  # pragma: no cover - only ctsft-auto exists
+        raise ValueError(f"No derivation rule for method {cell.method!r}.")
+    branch = choose_branch(rows)
+    row = {**rows[branch], **cell.coords(), "branch": branch}
+    meta = {"derived_from": {m: {k: r.get(k) for k in ("cell_id", "val_acc", "val_f1", "target_acc")}
+                             for m, r in rows.items()}, "branch": branch,
+            "rule": "higher target validation accuracy, then macro-F1, then circuit"}
+    return CellResult(row, meta)
+
+
 def iter_cells(p: Plan, done: set[str]) -> Iterator[Cell]:
     """The cells of ``p`` that are not in ``done``, in order."""
     return (c for c in p.cells if c.id not in done)
@@ -440,5 +511,5 @@ def iter_cells(p: Plan, done: set[str]) -> Iterator[Cell]:
 
 __all__ = [
     "METHODS", "Backend", "Cell", "CellResult", "MethodInfo", "Plan", "RunContext", "Stage", "StageOutput",
-    "cell_id", "cell_identity", "get_backend", "grid", "iter_cells", "list_backends", "plan", "register_backend",
+    "cell_id", "cell_identity", "derive_cell", "get_backend", "grid", "grid_methods", "iter_cells", "list_backends", "plan", "register_backend",
 ]

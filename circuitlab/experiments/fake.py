@@ -28,7 +28,7 @@ from circuitlab.experiments.cells import Cell, CellResult, RunContext, Stage, St
 from circuitlab.experiments.spec import stable_hash
 
 METHOD_EFFECT = {"circuit": 0.06, "nearzero": 0.05, "random": 0.02, "least": 0.01, "norms": 0.0, "full": -0.04,
-                 "direct": -0.02, "ctsft-auto": 0.06}
+                 "direct": -0.02}
 METHOD_FORGETTING = {"full": 0.25, "direct": 0.3, "norms": 0.02}
 
 
@@ -67,16 +67,18 @@ class FakeBackend:
             (ctx.work_dir / "checkpoint.json").write_text(json.dumps({"fake_checkpoint": stage.id}))
             return {"proxy_acc_train": 0.9, "n_src": ctx.spec.proxy_tuning.n_src}
         if stage.kind == "scores":
-            import torch
+            # The head-score table format of circuitlab.discovery.HeadScores, written directly so that
+            # testing the sweep machinery does not depend on the discovery package.
+            import pandas as pd
 
-            from circuitlab.discovery.scores import HeadScores
-
-            g = torch.Generator().manual_seed(int(stable_hash(stage.key, 8), 16))
-            scores = torch.randn(self.n_layers, self.n_heads, generator=g)
-            hs = HeadScores.from_tensor(scores, method=ctx.spec.discovery.scorer, model=ctx.spec.model.name,
-                                        language=stage.language or stage.proxy or "", n_examples=ctx.spec.discovery.n_examples,
-                                        seed=ctx.spec.discovery.seed, meta={"fake": True})
-            hs.save(ctx.work_dir / "scores.parquet")
+            rng = random.Random(stable_hash(stage.key, 12))
+            df = pd.DataFrame([{"layer": l, "head": h, "score": rng.gauss(0, 1)}
+                               for l in range(self.n_layers) for h in range(self.n_heads)])
+            df["rank"] = df["score"].rank(ascending=False, method="first").astype(int)
+            df["method"], df["model"] = ctx.spec.discovery.scorer, ctx.spec.model.name
+            df["language"] = stage.language or stage.proxy or ""
+            df["n_examples"], df["seed"] = ctx.spec.discovery.n_examples, ctx.spec.discovery.seed
+            df.to_parquet(ctx.work_dir / "scores.parquet", index=False)
             return {"scores": "scores.parquet", "n_heads": self.n_layers * self.n_heads}
         # baseline: θ1 is good on its proxy, worse on targets; the base model is worse still.
         base = 0.5 if stage.proxy is None else (0.75 if stage.language == stage.proxy else 0.45)
@@ -101,15 +103,14 @@ class FakeBackend:
         n_total = 268_098_176
         n_upd = n_total if cell.method in ("full", "direct") else (
             20_000 if cell.method == "norms" else int(330_000 * (cell.k if isinstance(cell.k, int) else 6)))
-        branch = ("circuit" if _u(cell.target, cell.seed) < 0.5 else "nearzero") if cell.method == "ctsft-auto" \
-            else cell.method
+        val = min(1.0, max(0.0, target_acc + rng.gauss(0, 0.03)))
         (ctx.work_dir / "delta.json").write_text(json.dumps({"cell": cell.id, "n_params_updated": n_upd}))
         row = {
             **cell.coords(), "target_acc": round(target_acc, 4), "target_f1": round(target_acc - 0.04, 4),
             "target_acc_before": before_t, "proxy_acc_before": before_p,
             "proxy_acc_after": round(before_p - forgetting, 4), "forgetting": round(forgetting, 4),
             "param_fraction": n_upd / n_total, "n_params_updated": n_upd, "lr": ctx.spec.tuning.lr,
-            "wall_s": self.sleep_s, "branch": branch,
+            "wall_s": self.sleep_s, "branch": cell.method, "val_acc": round(val, 4), "val_f1": round(val - 0.04, 4),
         }
         return CellResult(row, meta={"fake": True})
 

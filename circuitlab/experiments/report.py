@@ -175,9 +175,9 @@ def _accuracy_by_method(results: pd.DataFrame, methods: list[str]) -> go.Figure:
         df["setting"] += " n=" + df["shots"].astype(str)
     if df["proxy"].nunique() > 1:
         df["setting"] = df["proxy"].astype(str) + "→" + df["setting"]
-    df["series"] = df["method"].astype(str)
-    with_k = df["k"].notna() & (df.groupby("method")["k"].transform("nunique") > 1)
-    df.loc[with_k, "series"] += " k=" + df.loc[with_k, "k"].map(lambda k: f"{k:g}")
+    several_k = df.groupby("method")["k"].transform("nunique") > 1
+    df["series"] = [f"{m} k={k:g}" if many and pd.notna(k) else str(m)
+                    for m, k, many in zip(df["method"], df["k"], several_k)]
     order = _method_order(df, methods)
     series = sorted(df["series"].unique(), key=lambda s: (order.index(s.split(" ")[0]), s))
     colors = color_map(order)

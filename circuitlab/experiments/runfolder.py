@@ -389,6 +389,14 @@ class RunFolder:
     def cell_path(self, cid: str) -> Path:
         return self.cells_dir / f"{cid}.json"
 
+    def read_cell(self, cid: str) -> dict[str, Any] | None:
+        """One committed cell record, or ``None``."""
+        path = self.cell_path(cid)
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
     def write_cell(self, record: dict[str, Any]) -> Path:
         """Commit one finished cell (``record["cell"]["id"]`` names it) atomically."""
         return atomic_write_json(self.cell_path(record["cell"]["id"]), record)

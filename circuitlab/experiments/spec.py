@@ -132,6 +132,10 @@ class DiscoverySpec:
 
     scorer: str = _f("directional", "Head scorer registered in circuitlab.discovery (e.g. 'directional').")
     n_examples: int = _f(50, "Size of the label-balanced discovery set M (correctly classified proxy examples).")
+    max_pool: int = _f(0, "Classify only this many pool-A examples (seeded shuffle) to find M's candidates "
+                          "(0 = all of pool A).")
+    require_correct: bool = _f(True, "Only correctly classified examples may enter M (the paper's rule; turn off "
+                                     "only for untrained test models).")
     seed: int = _f(0, "Seed of the discovery sample.")
     depth: int = _f(0, "Circuit growth iterations beyond depth 0 (CD-T); 0 = score heads against the logits only.")
     per_depth: int | float = _f(0.02, "Heads added per depth: a count, or a fraction of all heads.")
@@ -379,6 +383,27 @@ def _check(cond: bool, path: str, message: str) -> None:
         raise SpecError(path, message)
 
 
+def _check_tuning(tu: TuningSpec, prefix: str, only: set[str] | None = None) -> None:
+    """Semantic checks of tuning settings (``only``: just these fields, for per-method overrides)."""
+
+    def want(name: str) -> bool:
+        return only is None or name in only
+
+    for name in ("epochs", "batch_size", "max_length"):
+        if want(name):
+            v = getattr(tu, name)
+            _check(v >= 1, f"{prefix}.{name}", f"expected a positive integer, got {v}.")
+    if want("lr"):
+        _check(tu.lr > 0, f"{prefix}.lr", f"expected a positive learning rate, got {tu.lr}.")
+    if want("lr_grid"):
+        for i, v in enumerate(tu.lr_grid):
+            _check(v > 0, f"{prefix}.lr_grid[{i}]", f"expected a positive learning rate, got {v}.")
+    if want("warmup"):
+        _check(0 <= tu.warmup < 1, f"{prefix}.warmup", f"expected a fraction in [0, 1), got {tu.warmup}.")
+    if want("weight_decay"):
+        _check(tu.weight_decay >= 0, f"{prefix}.weight_decay", f"expected >= 0, got {tu.weight_decay}.")
+
+
 def _validate(spec: ExperimentSpec) -> ExperimentSpec:
     """Semantic checks beyond types; returns the spec with canonical language names."""
     from circuitlab.data import get_dataset
@@ -431,25 +456,21 @@ def _validate(spec: ExperimentSpec) -> ExperimentSpec:
     positives = {
         "proxy_tuning.n_src": pt.n_src, "proxy_tuning.epochs": pt.epochs, "proxy_tuning.batch_size": pt.batch_size,
         "proxy_tuning.max_length": pt.max_length, "discovery.n_examples": disc.n_examples,
-        "discovery.batch_size": disc.batch_size, "tuning.epochs": tu.epochs, "tuning.batch_size": tu.batch_size,
-        "tuning.max_length": tu.max_length, "evaluation.batch_size": ev.batch_size,
+        "discovery.batch_size": disc.batch_size, "evaluation.batch_size": ev.batch_size,
         "evaluation.max_length": ev.max_length, "runtime.cpus_per_cell": rt.cpus_per_cell,
     }
     for path, v in positives.items():
         _check(v >= 1, path, f"expected a positive integer, got {v}.")
     for path, v in {"proxy_tuning.pool_a": pt.pool_a, "proxy_tuning.pool_b": pt.pool_b,
-                    "discovery.depth": disc.depth, "evaluation.n_test": ev.n_test, "evaluation.n_valid": ev.n_valid,
+                    "discovery.depth": disc.depth, "discovery.max_pool": disc.max_pool,
+                    "evaluation.n_test": ev.n_test, "evaluation.n_valid": ev.n_valid,
                     "runtime.num_cpus": rt.num_cpus, "runtime.threads": rt.threads}.items():
         _check(v >= 0, path, f"expected an integer >= 0, got {v}.")
     _check(pt.n_src <= pt.pool_a, "proxy_tuning.n_src",
            f"n_src={pt.n_src} must fit in pool A (proxy_tuning.pool_a={pt.pool_a}).")
-    for path, v in {"proxy_tuning.lr": pt.lr, "tuning.lr": tu.lr}.items():
-        _check(v > 0, path, f"expected a positive learning rate, got {v}.")
-    for i, v in enumerate(tu.lr_grid):
-        _check(v > 0, f"tuning.lr_grid[{i}]", f"expected a positive learning rate, got {v}.")
-    for path, v in {"proxy_tuning.warmup": pt.warmup, "tuning.warmup": tu.warmup}.items():
-        _check(0 <= v < 1, path, f"expected a fraction in [0, 1), got {v}.")
-    _check(tu.weight_decay >= 0, "tuning.weight_decay", f"expected >= 0, got {tu.weight_decay}.")
+    _check(pt.lr > 0, "proxy_tuning.lr", f"expected a positive learning rate, got {pt.lr}.")
+    _check(0 <= pt.warmup < 1, "proxy_tuning.warmup", f"expected a fraction in [0, 1), got {pt.warmup}.")
+    _check_tuning(tu, "tuning")
     if isinstance(disc.per_depth, float):
         _check(0 < disc.per_depth < 1, "discovery.per_depth", f"a fraction must be in (0, 1), got {disc.per_depth}.")
     else:
@@ -466,6 +487,7 @@ def _validate(spec: ExperimentSpec) -> ExperimentSpec:
             _check(key in tuning_hints and key not in ("per_method",), f"{path}.{key}",
                    f"not a tuning field; valid: {', '.join(k for k in tuning_hints if k != 'per_method')}.")
             fixed[key] = _coerce(value, tuning_hints[key], f"{path}.{key}")
+        _check_tuning(dataclasses.replace(tu, **fixed), path, only=set(fixed))
         per_method[m] = fixed
     _check(rt.address is None or rt.executor == "ray", "runtime.address",
            "an address only makes sense with runtime.executor = 'ray' (--executor ray).")

@@ -43,14 +43,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from circuitlab.experiments.cells import (
+    METHODS,
     Backend,
     Cell,
     CellResult,
     Plan,
+    derive_cell,
     RunContext,
     Stage,
     StageOutput,
     get_backend,
+    grid_methods,
     plan,
 )
 from circuitlab.experiments.runfolder import RunFolder, RunFolderError, now, run_logging
@@ -413,9 +416,14 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, ove
             p = plan(spec)
             committed = run.read_cells()
             done = {c.id for c in p.cells if c.id in committed}
-            todo = [c for c in p.cells if c.id not in done]
+            todo = [c for c in p.compute_cells if c.id not in done]
+            pending_derived = [c for c in p.cells if c.id in p.derived and c.id not in done]
             log.info("run %s (%s): %d cells, %d already done, %d to run; executor %s", run.path, prepared,
-                     len(p.cells), len(done), len(todo), spec.runtime.executor)
+                     len(p.cells), len(done), len(todo) + len(pending_derived), spec.runtime.executor)
+            added = [m for m in grid_methods(spec) if m not in spec.grid.methods]
+            if added:
+                log.info("methods %s are added to the grid: %s choose between them",
+                         ", ".join(added), ", ".join(m for m in spec.grid.methods if METHODS[m].derived_from))
             backend = backend or get_backend(spec.backend, spec.backend_options)
             executor = make_executor(spec)
             session = run.start_session(executor.name, len(p.cells), len(done))
@@ -443,6 +451,22 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, ove
                     bar.set_postfix_str(cell.label, refresh=True)
                     log.debug("cell %s: start", cell.label)
 
+                def derive_ready() -> None:
+                    """Commit every derived cell whose source cells are all committed (no computation)."""
+                    nonlocal n_run
+                    for cell in list(pending_derived):
+                        srcs = p.derived[cell.id]
+                        recs = {m: run.read_cell(cid) for m, cid in srcs.items()}
+                        if any(r is None for r in recs.values()):
+                            continue
+                        rows = {m: {**r["row"], "cell_id": srcs[m]} for m, r in recs.items()}
+                        result = derive_cell(cell, rows)
+                        commit_cell(run, cell, result.row, result.meta, {}, "derived", 0.0, None)
+                        pending_derived.remove(cell)
+                        n_run += 1
+                        bar.update(1)
+                        log.info("cell %s: chose %s on validation", cell.label, result.row.get("branch"))
+
                 def on_done(cell, result, stages, wall, work, host, pid) -> None:
                     nonlocal n_run
                     row, meta = finish_row(cell, result, stages)
@@ -453,12 +477,14 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, ove
                     acc = row.get("target_acc")
                     log.info("cell %s: done in %.1f s (target_acc=%s, forgetting=%s)", cell.label, wall,
                              f"{acc:.3f}" if isinstance(acc, float) else acc, _fmt(row.get("forgetting")))
+                    derive_ready()
 
                 def on_fail(cell: Cell, error: str) -> None:
                     failures.append((cell.id, error.splitlines()[0] if error else "error"))
                     run.event("cell_failed", cell=cell.id, error=error.splitlines()[0] if error else "")
                     log.error("cell %s failed: %s", cell.label, error)
 
+                derive_ready()
                 if todo:
                     executor.run(run, spec, p, todo, backend, on_start, on_done, on_fail, log, progress, cache)
                 status = "completed" if not failures else "failed"

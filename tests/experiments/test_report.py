@@ -1,0 +1,82 @@
+"""The report: self-contained (plotly.js inline once, no network), rebuilt from the run folder alone."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import plotly.io as pio
+import pytest
+
+from circuitlab.experiments import RunFolder, run_sweep, write_report
+from circuitlab.experiments.report import format_headline, headline_table
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from circuitlab.experiments import spec_from_dict
+
+    spec = spec_from_dict({
+        "name": "report-test", "backend": "fake", "runtime": {"quiet": True},
+        "data": {"targets": ["javanese", "sundanese", "acehnese"]},
+        "grid": {"methods": ["circuit", "nearzero", "full", "direct", "ctsft-auto"], "k": [3], "shots": [25, 100],
+                 "seeds": [31, 777]},
+    })
+    out = tmp_path_factory.mktemp("report") / "run"
+    run_sweep(spec, out)
+    return RunFolder(out)
+
+
+def test_report_is_self_contained(finished_run):
+    page = finished_run.report_path.read_text()
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    assert page.count(js[:200]) == 1  # plotly.js embedded exactly once
+    rest = page.replace(js, "")
+    assert not re.search(r"<script[^>]+src=", rest)  # nothing loaded from elsewhere
+    assert "cdn.plot.ly" not in rest and "<link" not in rest and "https://" not in rest
+    for name in ("accuracy_by_method", "forgetting_vs_gain", "editing_vs_preserving_n25", "head_scores_indonesian",
+                 "overlap_curves_indonesian"):
+        assert f"data-name='{name}'" in page, name
+        assert (finished_run.figures_dir / f"{name}.json").exists()
+    assert "Headline results" in page and "Transfer difficulty" in page and "fake" in page
+    fig = pio.read_json(finished_run.figures_dir / "accuracy_by_method.json")
+    assert len(fig.data) >= 5
+
+
+def test_report_rebuilds_from_the_folder_and_survives_a_partial_run(finished_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run.path, copy, ignore=shutil.ignore_patterns("report.html", "figures"))
+    for p in sorted((copy / "cells").glob("*.json"))[::2]:
+        p.unlink()
+    path = write_report(copy)
+    page = path.read_text()
+    assert "Partial run" in page and "Headline results" in page
+
+
+def test_headline_table(finished_run):
+    df = finished_run.results()
+    table = headline_table(df, ["circuit", "nearzero", "full", "direct", "ctsft-auto"])
+    # 3 targets x 2 shots x 5 methods, 2 seeds each
+    assert len(table) == 30 and set(table["n"]) == {2}
+    rows = format_headline(table)
+    assert "±" in rows[0]["target_acc"] and rows[0]["method"] == "circuit"
+    assert rows[2]["k"] == "-" and rows[0]["k"] == "3"
+
+
+@pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Chromium")
+def test_report_renders_offline_in_headless_chromium(finished_run):
+    """Open report.html in headless Chromium with networking blocked; every figure must be drawn."""
+    n_figures = finished_run.report_path.read_text().count("<figure class='plot'")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=20000",
+           "--dump-dom", finished_run.report_path.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
+    assert "Headline results" in dom
+    # plotly replaces each figure's empty div with an SVG scene when (and only when) plotly.js ran
+    assert dom.count('class="plot-container plotly"') == n_figures >= 8
+    assert dom.count('class="main-svg"') >= n_figures
