@@ -96,6 +96,9 @@ def test_sigkill_midway_then_rerun(tmp_path, spec_dict):
     second_pid = {e["pid"] for e in events if e["event"] == "sweep_start"} - {proc.pid}
     restarted = {e["cell"] for e in events if e["event"] == "cell_start" and e["pid"] in second_pid}
     assert not restarted & finished_before
-    assert Counter(e["cell"] for e in events if e["event"] == "cell_done") == Counter(ids)
+    done_events = Counter(e["cell"] for e in events if e["event"] == "cell_done")
+    assert set(done_events.values()) == {1}  # no cell finished twice
+    # the commit record is the cell file; the kill may fall between it and its (advisory) event line
+    assert set(ids) - set(done_events) <= finished_before and len(set(ids) - set(done_events)) <= 1
     sessions = run.read_manifest()["sessions"]
     assert [s["status"] for s in sessions] == ["interrupted", "completed"]

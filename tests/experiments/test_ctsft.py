@@ -1,0 +1,104 @@
+"""The ctsft backend end to end on a tiny random model (real tuning and discovery code, seconds per cell)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from circuitlab.experiments import RunFolder, run_sweep, spec_from_dict
+from circuitlab.experiments.ctsft import circuit_from_order, experiment_config, protocol_for
+
+
+def tiny_spec(nusax_dir, **over):
+    d = {
+        "name": "tiny", "backend": "ctsft", "runtime": {"quiet": True},
+        "model": {"name": "tiny-qwen2"},
+        "data": {"dataset": "nusax", "proxy": ["indonesian"], "targets": ["javanese"], "data_dir": str(nusax_dir)},
+        "grid": {"methods": ["circuit", "full", "direct", "ctsft-auto"], "k": [2], "shots": [6], "seeds": [31]},
+        "proxy_tuning": {"n_src": 9, "epochs": 1, "batch_size": 9},
+        "discovery": {"n_examples": 6, "max_pool": 30, "require_correct": False, "batch_size": 6,
+                      "on_targets": False},
+        "tuning": {"epochs": 1, "batch_size": 6},
+        "evaluation": {"n_test": 12, "n_valid": 9, "batch_size": 12},
+    }
+    d.update(over)
+    return spec_from_dict(d)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, nusax_dir):
+    out = tmp_path_factory.mktemp("ctsft") / "run"
+    summary = run_sweep(tiny_spec(nusax_dir), out, report=False)
+    return summary
+
+
+def test_every_cell_has_real_metrics(tiny_run):
+    s = tiny_run
+    assert s.status == "completed", s.failures
+    df = s.results.set_index("method")
+    assert set(df.index) == {"circuit", "nearzero", "full", "direct", "ctsft-auto"}
+    for col in ("target_acc", "target_f1", "target_acc_before", "proxy_acc_before", "proxy_acc_after", "forgetting",
+                "param_fraction", "n_params_updated", "lr", "wall_s", "val_acc"):
+        assert df[col].notna().all(), col
+    assert (df.loc[["circuit", "nearzero"], "param_fraction"] < 1).all()
+    assert df.loc["full", "param_fraction"] == pytest.approx(1.0)
+    assert df.loc["ctsft-auto", "branch"] in ("circuit", "nearzero")
+    assert df.loc["ctsft-auto", "target_acc"] == df.loc[df.loc["ctsft-auto", "branch"], "target_acc"]
+    # the proxy checkpoint is a stage of the run folder; head methods keep their sparse delta
+    run = s.run
+    proxy = next(p for p in run.stages_dir.iterdir() if p.name.startswith("proxy-"))
+    summary = json.loads((proxy / "stage.json").read_text())["summary"]
+    assert (proxy / summary["checkpoint"] / "config.json").exists()
+    rec = run.read_cell(df.loc["circuit", "cell_id"])
+    assert rec["artifacts"] and (run.path / rec["artifacts"] / "delta").is_dir()
+    assert rec["meta"]["versions"]
+    assert (run.scores_dir / "indonesian-directional.parquet").exists()
+
+
+def test_resume_computes_nothing(tiny_run, nusax_dir):
+    again = run_sweep(tiny_spec(nusax_dir), tiny_run.run.path, report=False)
+    assert again.n_run == 0 and again.n_done == 5
+
+
+def test_cell_config_follows_the_spec(nusax_dir):
+    spec = tiny_spec(nusax_dir, tuning={"epochs": 2, "batch_size": 6, "lr_grid": [1e-5, 1e-4],
+                                        "per_method": {"full": {"lr_grid": [3e-6]}}, "options": {"schedule": "constant"}})
+    from circuitlab.experiments import grid
+
+    cells = {c.method: c for c in grid(spec)}
+    cfg = experiment_config(spec, cells["circuit"])
+    assert cfg.lr_grid == (1e-5, 1e-4) and cfg.train.epochs == 2 and cfg.train.schedule == "constant"
+    assert cfg.k == 2 and cfg.shots == 6 and cfg.seeds == (31,) and cfg.targets == ("javanese",)
+    assert experiment_config(spec, cells["full"]).lr_grid == (3e-6,)
+    from circuitlab.experiments.spec import SpecError
+
+    bad = tiny_spec(nusax_dir, tuning={"options": {"bogus": 1}})
+    with pytest.raises(SpecError, match="tuning.options.bogus"):
+        experiment_config(bad, cells["circuit"])
+
+
+def test_xnli_protocol_keeps_validation_out_of_the_pools(xnli_dir):
+    spec = spec_from_dict({"data": {"dataset": "xnli", "proxy": "en", "targets": ["es"], "data_dir": str(xnli_dir)},
+                           "evaluation": {"n_valid": 100, "n_test": 50}})
+    proto = protocol_for(spec)
+    a, b = proto.pools("en")
+    val = proto.validation("en")
+    assert len(a) == 400 and len(b) == 100 and len(val) == 100
+    assert not {e.id for e in val} & ({e.id for e in a} | {e.id for e in b})
+    assert len(proto.test("es")) == 50
+
+
+def test_circuit_from_growth_order_is_cut_at_k_and_topped_up():
+    from circuitlab.discovery import HeadScores
+    from circuitlab.models import ModelGeometry
+    import torch
+
+    scores = HeadScores.from_tensor(torch.tensor([[3.0, 1.0], [2.0, 0.0]]), method="t", model="m", language="x",
+                                    n_examples=1, seed=0)
+    geo = ModelGeometry("m", "qwen2", 2, 2, 2, 4, 8, "rmsnorm", 10)
+    order = [[1, 1], [0, 1]]
+    assert circuit_from_order(order, 1, scores, geo) == [(1, 1)]
+    assert circuit_from_order(order, 3, scores, geo) == [(1, 1), (0, 1), (0, 0)]
+    _ = pd  # keep the import for readers of the table helpers
