@@ -294,6 +294,11 @@ def standard_figures(
     if scores is not None:
         _score_figures(out, scores, k, reference, n_perm, seed, n_bins, k_bins)
     if results is not None:
+        if "status" in results.columns:  # failed/diverged runs carry no metrics worth drawing
+            failed = int((results["status"] != "ok").sum())
+            results = results[results["status"] == "ok"]
+            if failed:
+                out.skipped["failed runs"] = f"{failed} result row(s) with status != 'ok' left out"
         _results_figures(out, results, difficulty, measures, editing, preserving, n_boot, seed)
     elif difficulty is not None:
         out.skipped["tradeoff"] = "a difficulty table without tuning results"
