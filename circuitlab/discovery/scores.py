@@ -39,7 +39,8 @@ class HeadScores:
             {"layer": l, "head": h, "score": float(scores[l, h])} for l in range(n_layers) for h in range(n_heads)
         ]
         df = pd.DataFrame(rows)
-        df["rank"] = df["score"].rank(ascending=False, method="first").astype(int)
+        # NaN (a head that cannot reach the target) ranks last.
+        df["rank"] = df["score"].rank(ascending=False, method="first", na_option="bottom").astype(int)
         df["method"], df["model"], df["language"] = method, model, language
         df["n_examples"], df["seed"] = n_examples, seed
         for k, v in extra_columns.items():
@@ -52,9 +53,9 @@ class HeadScores:
 
     def to_tensor(self) -> Float[Tensor, "n_layers n_heads"]:
         out = torch.full(self.shape, float("nan"))
-        out[self.table["layer"].to_numpy(), self.table["head"].to_numpy()] = torch.tensor(
-            self.table["score"].to_numpy(), dtype=torch.float32
-        )
+        layers = torch.as_tensor(self.table["layer"].to_numpy(copy=True), dtype=torch.long)
+        heads = torch.as_tensor(self.table["head"].to_numpy(copy=True), dtype=torch.long)
+        out[layers, heads] = torch.tensor(self.table["score"].to_numpy(dtype="float64", copy=True), dtype=torch.float32)
         return out
 
     def top(self, n: int = 10) -> pd.DataFrame:

@@ -9,7 +9,8 @@ All strategies return a :class:`~circuitlab.heads.HeadSet` of exactly ``k`` head
 - ``random``: ``k`` heads drawn uniformly with a seed.
 
 ``k`` is a count, or a fraction of all heads when it is a float in (0, 1).
-Ties are broken by (layer, head), so selections are deterministic.
+Ties are broken by (layer, head), so selections are deterministic. Heads whose
+score is ``NaN`` (they cannot reach the scoring target) are never selected.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def select_heads(
     if how not in STRATEGIES:
         raise ValueError(f"Unknown selection {how!r}; choose one of {STRATEGIES}.")
     df = scores.table
+    df = df[df["score"].notna()]
     if exclude is not None and len(exclude):
         keep = [Head(int(l), int(h)) not in exclude for l, h in zip(df["layer"], df["head"])]
         df = df[keep]
