@@ -8,6 +8,7 @@ The pieces, from the smallest up:
   or ``peft`` LoRA) and merge them back;
 - :mod:`.methods`: the registry of methods (circuit, nearzero, least, random, norms, full, direct, lora);
 - :mod:`.trainer`: one AdamW loop for all of them (warm-up, NaN guard, checkpoint/resume);
+- :mod:`.memory`: selective recomputation of elementwise activations (less memory, same gradients);
 - :mod:`.proxy`: θ1, the proxy-competence checkpoint, cached by its configuration;
 - :mod:`.deltas`: sparse deltas (apply/revert exactly) and plain HF export;
 - :mod:`.protocol`: which pool each stage's examples come from;
@@ -17,7 +18,7 @@ The pieces, from the smallest up:
 
 from circuitlab.tuning.auto import AUTO_METHOD, add_auto_rows, choose_branch
 from circuitlab.tuning.deltas import (
-    DeltaError, ModelSnapshot, SparseDelta, apply_delta, compute_delta, export_hf, hf_state_dict, load_delta,
+    DeltaError, ModelSnapshot, SparseDelta, apply_delta, compute_delta, count_changed, export_hf, hf_state_dict, load_delta,
     revert_delta, save_delta,
 )
 from circuitlab.tuning.experiment import (
@@ -25,6 +26,7 @@ from circuitlab.tuning.experiment import (
 )
 from circuitlab.tuning.families import FAMILIES, FamilyAdapter, ModelIndex, canonical, register_family
 from circuitlab.tuning.masks import KVRule, ParamMask, TensorMask
+from circuitlab.tuning.memory import selective_recompute
 from circuitlab.tuning.methods import (
     METHODS, MethodContext, MethodSpec, build_tuner, choose_heads, get_method, register_method,
 )
@@ -39,8 +41,8 @@ __all__ = [
     "ExperimentConfig", "FamilyAdapter", "KVRule", "LoraSettings", "LoraTuner", "MaskTuner", "MethodContext",
     "MethodSpec", "ModelIndex", "ModelSnapshot", "NonFiniteLossError", "ParamMask", "ProxyCheckpoint", "ProxyConfig",
     "SlicedProjection", "SparseDelta", "TensorMask", "TrainConfig", "TrainResult", "Tuner", "add_auto_rows",
-    "apply_delta", "build_tuner", "canonical", "choose_branch", "choose_heads", "compute_delta", "discover_scores",
+    "apply_delta", "build_tuner", "count_changed", "canonical", "choose_branch", "choose_heads", "compute_delta", "discover_scores",
     "ensure_proxy", "export_hf", "get_method", "hf_state_dict", "load_delta", "load_proxy", "near_balanced_sample",
-    "register_family", "register_method", "revert_delta", "run_experiment", "save_delta", "summarize",
+    "register_family", "register_method", "revert_delta", "run_experiment", "save_delta", "selective_recompute", "summarize",
     "summary_markdown", "train",
 ]

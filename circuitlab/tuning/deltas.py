@@ -115,6 +115,18 @@ def compute_delta(model, mask: ParamMask, base: ModelSnapshot | None = None, man
     return SparseDelta(mask, after, before, dict(manifest or {}))
 
 
+@torch.no_grad()
+def count_changed(model, mask: ParamMask, base: ModelSnapshot) -> int:
+    """Elements of ``mask`` whose value in ``model`` differs from ``base`` (no copies made)."""
+    index = ModelIndex.build(model.hf_model, model.geometry.family)
+    n = 0
+    for m in mask.tensors.values():
+        for k, ix in _entries(m):
+            ref = base.values[k] if base.mask is not None else base.values[m.name][ix]
+            n += int((index.params[m.name][ix] != ref).sum())
+    return n
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:

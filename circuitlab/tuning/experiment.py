@@ -48,7 +48,9 @@ from circuitlab.heads import HeadSet
 from circuitlab.models import load_model
 from circuitlab.tasks import make_task
 from circuitlab.tuning.auto import AUTO_METHOD, add_auto_rows
-from circuitlab.tuning.deltas import ModelSnapshot, SparseDelta, apply_delta, compute_delta, save_delta
+from circuitlab.tuning.deltas import (
+    ModelSnapshot, SparseDelta, apply_delta, compute_delta, count_changed, save_delta,
+)
 from circuitlab.tuning.masks import KVRule
 from circuitlab.tuning.methods import build_tuner, choose_heads, get_method
 from circuitlab.tuning.protocol import DataProtocol, label_counts
@@ -88,6 +90,8 @@ class ExperimentConfig:
     save_deltas: bool = _opt(True, "Save each run's sparse delta (head/norm/LoRA methods).")
     save_full_deltas: bool = _opt(False, "Also save full/direct runs' deltas (the whole model, ~1 GB each).")
     checkpoint_every: int = _opt(0, "Trainer checkpoint every N steps (0: only on interrupt/divergence).")
+    lr_selection: str = _opt("per_run", "per_run: search the grid in every run; first_seed: search it for the first "
+                                        "seed of each (target, method) and reuse the chosen rate for the other seeds.")
 
     def __post_init__(self) -> None:
         methods: list[str] = []
@@ -102,6 +106,8 @@ class ExperimentConfig:
         KVRule.parse(self.kv_rule)
         if self.lr_grid is not None:
             object.__setattr__(self, "lr_grid", tuple(float(x) for x in self.lr_grid))
+        if self.lr_selection not in ("per_run", "first_seed"):
+            raise ValueError(f"lr_selection must be 'per_run' or 'first_seed', got {self.lr_selection!r}.")
         if not self.targets or not self.seeds:
             raise ValueError("An experiment needs at least one target and one seed.")
         if self.proxy in self.targets:
@@ -133,7 +139,7 @@ def discover_scores(model, config: ExperimentConfig, progress: bool = True) -> H
     try:
         from circuitlab.discovery import build_discovery_set, get_scorer, label_balanced_mean
     except ImportError as exc:
-        raise RuntimeError(
+        raise ValueError(
             "circuit/nearzero/least need head scores, and this circuitlab has no discovery scorer "
             f"({exc}). Pass a score table (CLI: --scores PATH from `circuitlab discover`)."
         ) from exc
@@ -148,8 +154,28 @@ def discover_scores(model, config: ExperimentConfig, progress: bool = True) -> H
 
 @dataclass
 class _Best:
+    """The best grid entry of a run and its weights (kept on disk when large, e.g. full fine-tuning)."""
+
     entry: dict
     delta: SparseDelta
+
+    @classmethod
+    def keep(cls, entry: dict, model, mask, spill_dir: Path, limit_mb: float = 256.0) -> "_Best":
+        delta = compute_delta(model, mask)
+        if mask.n_trainable * 4 / 2**20 > limit_mb:
+            from safetensors.torch import save_file
+
+            spill_dir.mkdir(parents=True, exist_ok=True)
+            save_file(delta.after, str(spill_dir / "best_after.safetensors"))
+            delta.after = {}
+        return cls(entry, delta)
+
+    def weights(self, spill_dir: Path) -> SparseDelta:
+        if not self.delta.after:
+            from safetensors.torch import load_file
+
+            self.delta.after = load_file(str(spill_dir / "best_after.safetensors"))
+        return self.delta
 
 
 class Experiment:
@@ -296,7 +322,7 @@ class Experiment:
         heads = choose_heads(spec, model.geometry, cfg.k, self.scores, seed=seed, heads=self.heads)
         examples = cfg.data.target_train(target, cfg.shots, seed)
         val = cfg.data.validation(target)
-        grid = cfg.grid_for(method)
+        grid = self._grid(target, method, seed)
         entries: list[dict] = []
         kept: _Best | None = None  # the best run trained in this call (its weights are kept)
         for lr in grid:
@@ -325,7 +351,7 @@ class Experiment:
             write_json(epath, entry)
             entries.append(entry)
             if kept is None or _rank(entry, grid) > _rank(kept.entry, grid):
-                kept = _Best(entry, compute_delta(model, tuner.mask))
+                kept = _Best.keep(entry, model, tuner.mask, run_dir)
         ok = [e for e in entries if e["status"] == "ok"]
         best: _Best | None = None
         if ok:
@@ -340,12 +366,14 @@ class Experiment:
             snapshot.restore(model)
             return row
         snapshot.restore(model)
-        apply_delta(model, best.delta, check_base=False)
+        apply_delta(model, best.weights(run_dir), check_base=False)
+        best.delta.after = {}  # free it: the model holds the weights now
+        (run_dir / "best_after.safetensors").unlink(missing_ok=True)
         test = self._eval(cfg.data.test(target), f"{target} test")
         proxy_test = self._eval(cfg.data.test(cfg.proxy), "proxy test")
-        delta = compute_delta(model, best.delta.mask, snapshot)
-        n_changed = delta.n_changed()
-        total = best.delta.mask.total
+        mask = best.delta.mask
+        n_changed = count_changed(model, mask, snapshot)
+        total = mask.total
         before = self.before[start]
         row.update(
             status="ok", lr=best.entry["lr"], val_acc=best.entry["val_acc"], val_f1=best.entry["val_f1"],
@@ -359,6 +387,7 @@ class Experiment:
         )
         sparse = method not in ("full", "direct")
         if cfg.save_deltas and (sparse or cfg.save_full_deltas):
+            delta = compute_delta(model, mask, snapshot)
             delta.manifest.update(
                 base={"model": cfg.model, "start": start, "proxy_key": self.proxy.key if start == "proxy" else None,
                       "proxy_path": str(self.proxy.path) if start == "proxy" else None},
@@ -374,13 +403,23 @@ class Experiment:
         row["wall_s"] = time.perf_counter() - t0
         return row
 
+    def _grid(self, target: str, method: str, seed: int) -> tuple[float, ...]:
+        cfg = self.config
+        grid = cfg.grid_for(method)
+        if cfg.lr_selection == "first_seed" and seed != cfg.seeds[0]:
+            first = [r for r in self.done_rows() if r["target"] == target and r["method"] == method
+                     and r["seed"] == cfg.seeds[0] and r["k"] == (cfg.k if get_method(method).uses_heads else None)]
+            if first and first[-1]["status"] == "ok":
+                return (float(first[-1]["lr"]),)
+        return grid
+
     def _retrain(self, spec, heads, examples, seed, entry, snapshot, run_id) -> _Best:
         snapshot.restore(self.model)
         torch.manual_seed(seed)
         tuner = build_tuner(spec, self.model, heads=heads, kv_rule=self.config.kv_rule, lora=self.config.lora)
         train(self.model, self.task, examples, tuner, replace(self.config.train, lr=entry["lr"], seed=seed),
               progress=self.progress, desc=f"{run_id} lr={entry['lr']:g} (again)")
-        return _Best(entry, compute_delta(self.model, tuner.mask))
+        return _Best.keep(entry, self.model, tuner.mask, self.out / "runs" / run_id)
 
     def _base_row(self, run_id, target, method, seed, start, heads, grid, entries, examples) -> dict:
         cfg = self.config

@@ -21,6 +21,8 @@ which tensors are trainable, this module runs AdamW over exactly those.
   update with :class:`NonFiniteLossError`, which names the step and suggests a
   lower learning rate; with a ``checkpoint_dir`` the last good state is saved
   first, as it is on ``KeyboardInterrupt``. ``resume=True`` continues from it.
+- **Memory**: by default every block recomputes its elementwise activations in
+  backward and keeps only matmul outputs (:mod:`circuitlab.tuning.memory`).
 - The model always leaves :func:`train` merged (a plain, frozen model), also
   when training fails.
 """
@@ -42,6 +44,7 @@ from tqdm.auto import tqdm
 
 from circuitlab.data.types import Example
 from circuitlab.tasks import ClassificationTask, label_logits
+from circuitlab.tuning.memory import selective_recompute
 
 
 def _opt(default, help: str):
@@ -64,6 +67,8 @@ class TrainConfig:
     max_grad_norm: float | None = _opt(1.0, "Clip the global gradient norm (None: no clipping).")
     seed: int = _opt(0, "Seeds the data order (and anything random the tuner draws).")
     padding_side: Literal["right", "left"] = _opt("right", "Padding side of training batches.")
+    recompute: Literal["none", "selective"] = _opt(
+        "selective", "Recompute elementwise activations in backward, keep matmul outputs (see tuning.memory).")
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -72,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}.")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}.")
+        if self.recompute not in ("none", "selective"):
+            raise ValueError(f"recompute must be 'none' or 'selective', got {self.recompute!r}.")
         if self.schedule not in ("linear", "constant"):
             raise ValueError(f"schedule must be 'linear' or 'constant', got {self.schedule!r}.")
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -152,6 +159,37 @@ def make_optimizer(trainables: dict[str, torch.nn.Parameter], config: TrainConfi
     groups = [g for g in ({"params": decay, "weight_decay": config.weight_decay},
                           {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, foreach=True)
+
+
+def training_step(
+    model, task: ClassificationTask, batch, params: Sequence[torch.nn.Parameter], optimizer, scheduler=None,
+    max_grad_norm: float | None = 1.0, on_nonfinite=None,
+) -> float:
+    """One optimizer step on ``batch``: label-logit cross-entropy, backward, clip, AdamW, schedule.
+
+    Raises ``on_nonfinite(what, value)`` (default: a ``FloatingPointError``) *before* updating anything when
+    the loss or the gradient norm is NaN/inf. Returns the loss.
+    """
+    def fail(what: str, value: float):
+        optimizer.zero_grad(set_to_none=True)
+        raise (on_nonfinite(what, value) if on_nonfinite else FloatingPointError(f"{what} is {value}"))
+
+    logits = label_logits(model, task, batch)
+    loss = F.cross_entropy(logits.float(), batch.labels.to(logits.device))
+    if not torch.isfinite(loss):
+        fail("training loss", loss.item())
+    loss.backward()
+    if max_grad_norm is not None:
+        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    else:
+        norm = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None))
+    if not torch.isfinite(norm):
+        fail("gradient norm", float(norm))
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
 
 
 def _save_checkpoint(path: Path, step: int, trainables, optimizer, scheduler, losses, lrs, config, tuner) -> Path:
@@ -250,7 +288,7 @@ def _train_installed(model, task, examples, tuner, trainables, config, ckpt_dir,
     step = start
     bar = tqdm(total=total, initial=start, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), selective_recompute(model, config.recompute == "selective"):
             for epoch in range(start // spe, config.epochs):
                 order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
                 for b in range(step - epoch * spe, spe):
@@ -259,23 +297,11 @@ def _train_installed(model, task, examples, tuner, trainables, config, ckpt_dir,
                     batch = task.encode([examples[i] for i in idx], model.tokenizer, config.max_length,
                                         config.padding_side)
                     lr = optimizer.param_groups[0]["lr"]
-                    logits = label_logits(model, task, batch)
-                    loss = F.cross_entropy(logits.float(), batch.labels.to(logits.device))
-                    if not torch.isfinite(loss):
-                        raise NonFiniteLossError("training loss", step, epoch, lr, loss.item(), save(step))
-                    loss.backward()
-                    if config.max_grad_norm is not None:
-                        norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                    else:
-                        norm = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None))
-                    if not torch.isfinite(norm):
-                        optimizer.zero_grad(set_to_none=True)
-                        raise NonFiniteLossError("gradient norm", step, epoch, lr, float(norm), save(step))
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
+                    loss = training_step(model, task, batch, params, optimizer, scheduler, config.max_grad_norm,
+                                         on_nonfinite=lambda what, value: NonFiniteLossError(
+                                             what, step, epoch, lr, value, save(step)))
                     step += 1
-                    losses.append(loss.item())
+                    losses.append(loss)
                     lrs.append(lr)
                     step_s.append(time.perf_counter() - ts)
                     bar.update(1)

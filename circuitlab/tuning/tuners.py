@@ -23,6 +23,7 @@ becomes the ``peft`` layer), trains the adapters, and merges them back.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Protocol, runtime_checkable
@@ -168,13 +169,15 @@ class LoraTuner:
             {"lora": asdict(self.settings)},
         )
         freeze(model.hf_model)
-        import re
-
         cfg = LoraConfig(
             r=self.settings.r, lora_alpha=self.settings.alpha, lora_dropout=self.settings.dropout,
             target_modules="^(" + "|".join(re.escape(n) for n in live) + ")$", bias="none",
         )
-        inject_adapter_in_model(cfg, model.hf_model)
+        import warnings
+
+        with warnings.catch_warnings():  # GPT-2 mixes Linear (split Q/K/V) and Conv1D (O): peft adapts, and warns
+            warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
+            inject_adapter_in_model(cfg, model.hf_model)
         trainables = {}
         for name, p in model.hf_model.named_parameters():
             if "lora_" in name:

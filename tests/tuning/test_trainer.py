@@ -1,0 +1,115 @@
+"""The training loop: schedule, NaN guard, checkpoint and resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from circuitlab.heads import HeadSet
+from circuitlab.tasks import make_task
+from circuitlab.tuning import MaskTuner, ModelIndex, ModelSnapshot, NonFiniteLossError, ParamMask, TrainConfig, train
+from circuitlab.tuning import trainer as trainer_mod
+from circuitlab.tuning.trainer import CHECKPOINT_FILE, _lr_lambda
+
+
+def _tuner(model):
+    return MaskTuner(ParamMask.for_heads(model, HeadSet.of([(0, 1), (2, 3)])))
+
+
+def _params(model):
+    return {n: p.detach().clone() for n, p in ModelIndex.build(model.hf_model, model.geometry.family).params.items()}
+
+
+def test_warmup_then_linear_decay():
+    f = _lr_lambda(total=10, warmup=2, schedule="linear")
+    assert [round(f(s), 3) for s in range(10)] == [0.333, 0.667, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
+    g = _lr_lambda(total=10, warmup=0, schedule="constant")
+    assert {g(s) for s in range(10)} == {1.0}
+    with pytest.raises(ValueError, match="lr must be"):
+        TrainConfig(lr=0)
+
+
+def test_nonfinite_loss_stops_before_the_update(tiny_qwen2, examples, tmp_path):
+    model = tiny_qwen2
+    snap = ModelSnapshot.take(model)
+    task = make_task("nusax", model.tokenizer)
+    tuner = _tuner(model)
+    try:
+        with pytest.raises(NonFiniteLossError) as info:
+            train(model, task, examples, tuner, TrainConfig(lr=1e30, epochs=3, batch_size=3, warmup_ratio=0.0,
+                                                            max_grad_norm=None),
+                  checkpoint_dir=tmp_path, progress=False)
+        err = info.value
+        assert err.step >= 1 and "lower learning rate" in str(err) and f"step {err.step}" in str(err)
+        assert err.checkpoint == tmp_path / CHECKPOINT_FILE and err.checkpoint.exists()
+        state = torch.load(err.checkpoint, weights_only=False)
+        assert state["step"] == err.step and len(state["losses"]) == err.step
+        assert all(torch.isfinite(v).all() for v in state["trainables"].values())
+        # The tuner was merged on the way out: a plain, frozen model.
+        assert not any(p.requires_grad for p in model.hf_model.parameters())
+        assert not tuner.installed
+    finally:
+        snap.restore(model)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_qwen2, examples, tmp_path, monkeypatch):
+    model = tiny_qwen2
+    snap = ModelSnapshot.take(model)
+    task = make_task("nusax", model.tokenizer)
+    config = TrainConfig(lr=1e-2, epochs=2, batch_size=3, seed=4)  # 4 steps
+    try:
+        full = train(model, task, examples, _tuner(model), config, progress=False)
+        expected = _params(model)
+        snap.restore(model)
+
+        real_step, calls = trainer_mod.training_step, {"n": 0}
+
+        def flaky(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return real_step(*args, **kwargs)
+
+        monkeypatch.setattr(trainer_mod, "training_step", flaky)
+        with pytest.raises(KeyboardInterrupt):
+            train(model, task, examples, _tuner(model), config, checkpoint_dir=tmp_path, progress=False)
+        assert torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)["step"] == 2
+        monkeypatch.setattr(trainer_mod, "training_step", real_step)
+        snap.restore(model)  # a new process would start from θ1 again
+        resumed = train(model, task, examples, _tuner(model), config, checkpoint_dir=tmp_path, resume=True,
+                        progress=False)
+        assert resumed.resumed_from == 2 and resumed.steps == 4
+        assert resumed.losses == pytest.approx(full.losses, abs=0)
+        got = _params(model)
+        assert all(torch.equal(got[n], expected[n]) for n in expected)
+        assert not (tmp_path / CHECKPOINT_FILE).exists()  # removed after a successful run
+        with pytest.raises(ValueError, match="config differs"):
+            train(model, task, examples, _tuner(model), config, checkpoint_dir=tmp_path, checkpoint_every=1,
+                  keep_checkpoint=True, progress=False)
+            train(model, task, examples, _tuner(model), TrainConfig(lr=1e-3, epochs=2, batch_size=3),
+                  checkpoint_dir=tmp_path, resume=True, progress=False)
+    finally:
+        snap.restore(model)
+
+
+def test_selective_recompute_gives_the_same_gradients(tiny_model, examples):
+    from circuitlab.tasks import label_logits
+    from circuitlab.tuning import selective_recompute
+
+    model = tiny_model
+    task = make_task("nusax", model.tokenizer)
+    batch = task.encode(examples, model.tokenizer)
+    tuner = _tuner(model)
+    trainables = tuner.install(model)
+    grads = []
+    try:
+        for on in (False, True):
+            with torch.enable_grad(), selective_recompute(model, on):
+                torch.nn.functional.cross_entropy(label_logits(model, task, batch), batch.labels).backward()
+            grads.append({k: p.grad.clone() for k, p in trainables.items()})
+            for p in trainables.values():
+                p.grad = None
+    finally:
+        tuner.merge()
+    assert all(torch.equal(grads[0][k], grads[1][k]) for k in trainables)
+    assert all("forward" not in b.__dict__ for b in model.bridge.blocks)  # the wrapping is gone
