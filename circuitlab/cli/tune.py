@@ -86,6 +86,11 @@ def tune_cmd(
     lr: Optional[float] = typer.Option(None, help="A fixed learning rate (skips the grid search)."),
     lr_grid: Optional[list[str]] = typer.Option(
         None, help="Learning rates tried on target validation (default: each method's grid)."),
+    method_lr_grid: Optional[list[str]] = typer.Option(
+        None, help="A grid for one method, METHOD=LR,LR (repeatable), e.g. full=1e-5,5e-5."),
+    lr_selection: str = typer.Option("per_run", help="per_run, or first_seed: search the grid on the first seed "
+                                                     "only and reuse its choice for the other seeds."),
+    order: str = typer.Option("target", help="Run order: target (a target's methods first) or method."),
     batch_size: int = typer.Option(16, min=1),
     max_length: int = typer.Option(128, min=8),
     warmup: float = typer.Option(0.1, min=0.0, max=0.99, help="Warm-up fraction of the steps."),
@@ -125,6 +130,12 @@ def tune_cmd(
         seed_values += extra
     seed_list = _numbers(seed_values, int, "--seeds") if seed_values else [31, 777, 2025, 12345]
     grid = [lr] if lr is not None else (_numbers(_split(lr_grid), float, "--lr-grid") or None)
+    per_method = {}
+    for item in method_lr_grid or []:
+        name, sep, values = item.partition("=")
+        if not sep:
+            raise ValueError(f"--method-lr-grid expects METHOD=LR,LR (e.g. full=1e-5,5e-5), got {item!r}.")
+        per_method[name.strip()] = tuple(_numbers(_split([values]), float, f"--method-lr-grid {name}"))
     _prepare_out(out, overwrite, resume)
     train = TrainConfig(epochs=epochs, batch_size=batch_size, max_length=max_length, warmup_ratio=warmup,
                         weight_decay=weight_decay, recompute=recompute)
@@ -137,7 +148,8 @@ def tune_cmd(
         data=DataProtocol(dataset=dataset, data_dir=str(data_dir) if data_dir else None, test_limit=test_limit,
                           val_limit=val_limit),
         lora=LoraSettings(r=lora_r, alpha=lora_alpha), scorer=scorer, discovery_n=discovery_n,
-        save_full_deltas=save_full_deltas, checkpoint_every=checkpoint_every,
+        save_full_deltas=save_full_deltas, checkpoint_every=checkpoint_every, method_lr_grids=per_method or None,
+        lr_selection=lr_selection, order=order,
     )
     head_set = HeadSet.of(Head.parse(h) for h in _split(heads)) if heads else None
     table = HeadScores.load(scores) if scores else None

@@ -80,6 +80,7 @@ class ExperimentConfig:
     n_src: int = _opt(50, "Proxy tuning examples (θ1).")
     proxy_seed: int = _opt(0, "Seed of θ1's example draw and training order.")
     lr_grid: tuple[float, ...] | None = _opt(None, "Learning rates tried per run (None: each method's default grid).")
+    method_lr_grids: dict = _opt(None, "Per-method grids {method: (lr, ...)}, overriding lr_grid for those methods.")
     train: TrainConfig = _opt(TrainConfig(), "Target tuning hyper-parameters (lr and seed are set per run).")
     proxy_train: TrainConfig = _opt(TrainConfig(), "θ1's full fine-tuning hyper-parameters.")
     data: DataProtocol = _opt(DataProtocol(), "Pools, data folder and evaluation subsets.")
@@ -90,6 +91,8 @@ class ExperimentConfig:
     save_deltas: bool = _opt(True, "Save each run's sparse delta (head/norm/LoRA methods).")
     save_full_deltas: bool = _opt(False, "Also save full/direct runs' deltas (the whole model, ~1 GB each).")
     checkpoint_every: int = _opt(0, "Trainer checkpoint every N steps (0: only on interrupt/divergence).")
+    order: str = _opt("target", "Run order: 'target' (all methods of a target first) or 'method' (each method on "
+                                "every target first, so partial results cover every target).")
     lr_selection: str = _opt("per_run", "per_run: search the grid in every run; first_seed: search it for the first "
                                         "seed of each (target, method) and reuse the chosen rate for the other seeds.")
 
@@ -106,6 +109,12 @@ class ExperimentConfig:
         KVRule.parse(self.kv_rule)
         if self.lr_grid is not None:
             object.__setattr__(self, "lr_grid", tuple(float(x) for x in self.lr_grid))
+        grids = {str(m): tuple(float(x) for x in g) for m, g in (self.method_lr_grids or {}).items()}
+        for m in grids:
+            get_method(m)
+        object.__setattr__(self, "method_lr_grids", grids or None)
+        if self.order not in ("target", "method"):
+            raise ValueError(f"order must be 'target' or 'method', got {self.order!r}.")
         if self.lr_selection not in ("per_run", "first_seed"):
             raise ValueError(f"lr_selection must be 'per_run' or 'first_seed', got {self.lr_selection!r}.")
         if not self.targets or not self.seeds:
@@ -120,7 +129,7 @@ class ExperimentConfig:
         return json.loads(json.dumps(asdict(self), default=str))
 
     def grid_for(self, method: str) -> tuple[float, ...]:
-        return self.lr_grid or get_method(method).lr_grid
+        return (self.method_lr_grids or {}).get(method) or self.lr_grid or get_method(method).lr_grid
 
 
 RESULT_COLUMNS = [
@@ -134,10 +143,18 @@ RESULT_COLUMNS = [
 ]
 
 
-def discover_scores(model, config: ExperimentConfig, progress: bool = True) -> HeadScores:
-    """Score θ1's heads with the discovery package's scorer on a discovery set from proxy pool A."""
+def discover_scores(model, config: ExperimentConfig, progress: bool = True,
+                    log: Callable[[str], None] = print) -> HeadScores:
+    """Score θ1's heads with the discovery package's scorer on a discovery set from proxy pool A.
+
+    The discovery set is ``discovery_n`` label-balanced examples θ1 classifies correctly. When θ1 gets
+    too few examples of some label right (small models rarely predict ``neutral``), the set shrinks to
+    the largest balanced size available (at least 3 per label), else that label is left out; what was
+    done is logged and stored in ``scores.meta["discovery_fallback"]``.
+    """
     try:
-        from circuitlab.discovery import build_discovery_set, get_scorer, label_balanced_mean
+        from circuitlab.discovery import DiscoveryError, build_discovery_set, get_scorer, label_balanced_mean
+        from circuitlab.evaluation import predict_logits
     except ImportError as exc:
         raise ValueError(
             "circuit/nearzero/least need head scores, and this circuitlab has no discovery scorer "
@@ -145,10 +162,27 @@ def discover_scores(model, config: ExperimentConfig, progress: bool = True) -> H
         ) from exc
     task = make_task(config.data.dataset, model.tokenizer)
     pool_a = config.data.pools(config.proxy)[0]
-    dset = build_discovery_set(model, task, pool_a, config.discovery_n, seed=config.proxy_seed, progress=progress)
-    mean = label_balanced_mean(model, task, list(dset.examples), progress=progress)
-    scores = get_scorer(config.scorer).score(model, task, list(dset.examples), mean=mean, seed=config.proxy_seed)
+    fallback = None
+    try:
+        dset = build_discovery_set(model, task, pool_a, config.discovery_n, seed=config.proxy_seed,
+                                   progress=progress)
+    except DiscoveryError as exc:
+        pred = predict_logits(model, task, pool_a, progress=progress).argmax(-1).tolist()
+        correct = {lab: sum(task.labels[p] == e.label == lab for e, p in zip(pool_a, pred)) for lab in task.labels}
+        labels = [lab for lab in task.labels if correct[lab] >= 3]
+        n = min(config.discovery_n, len(labels) * min(correct[lab] for lab in labels)) if labels else 0
+        if n < 2 * len(task.labels):
+            raise
+        fallback = {"requested_n": config.discovery_n, "n": n, "labels": labels, "correct": correct,
+                    "reason": str(exc)}
+        log(f"[discovery] {exc} -> using n={n} over labels {labels} instead")
+        dset = build_discovery_set(model, task, pool_a, n, seed=config.proxy_seed, labels=labels, progress=progress)
+    examples = list(dset.examples)
+    mean = label_balanced_mean(model, task, examples, progress=progress)
+    scores = get_scorer(config.scorer).score(model, task, examples, mean=mean, seed=config.proxy_seed)
     scores.meta.setdefault("discovery_set", dset.to_dict())
+    if fallback:
+        scores.meta["discovery_fallback"] = fallback
     return scores
 
 
@@ -190,7 +224,7 @@ class Experiment:
         self.config, self.out = config, Path(out_dir)
         self.scores, self.heads = scores, heads
         self.cache_dir, self.resume, self.progress, self.log = cache_dir, resume, progress, log
-        self.scorer = scorer or (lambda model, cfg: discover_scores(model, cfg, progress))
+        self.scorer = scorer or (lambda model, cfg: discover_scores(model, cfg, progress, log))
         self.model = None
         self.snapshots: dict[str, ModelSnapshot] = {}
         self.before: dict = {}
@@ -259,7 +293,7 @@ class Experiment:
     def _evaluate_before(self) -> None:
         cfg = self.config
         path = self.out / "before.json"
-        self.before = json.loads(path.read_text()) if path.exists() else {}
+        self.before = json.loads(path.read_text()) if path.exists() and self.resume else {}
         for start in self.snapshots:
             if start in self.before and all(t in self.before[start]["targets"] for t in cfg.targets):
                 continue
@@ -282,7 +316,7 @@ class Experiment:
 
     def _ensure_scores(self) -> None:
         path = self.out / "scores.csv"
-        if self.scores is None and path.exists():
+        if self.scores is None and path.exists() and self.resume:
             self.scores = HeadScores.load(path)
         if self.scores is None:
             self.log(f"[discovery] scoring θ1's heads with {self.config.scorer!r} on {self.config.proxy} pool A")
@@ -298,7 +332,10 @@ class Experiment:
         done = {r["run_id"] for r in self.done_rows()} if self.resume else set()
         if not self.resume and self.results_path.exists():
             self.results_path.unlink()
-        plan = [(t, m, s) for t in cfg.targets for m in cfg.methods for s in cfg.seeds]
+        if cfg.order == "target":
+            plan = [(t, m, s) for t in cfg.targets for m in cfg.methods for s in cfg.seeds]
+        else:
+            plan = [(t, m, s) for m in cfg.methods for t in cfg.targets for s in cfg.seeds]
         for target, method, seed in tqdm(plan, desc="runs", disable=not self.progress):
             run_id = f"{target}-{method}-k{cfg.k}-n{cfg.shots}-s{seed}"
             if run_id in done:

@@ -130,10 +130,7 @@ class SlicedProjection(nn.Module):
     @property
     def weight(self) -> Tensor:
         """The assembled weight (differentiable in the trainable blocks)."""
-        d = self._feature_dim
-        if self.side == "out":
-            return torch.cat([self._weight_segment(a, b) for a, b in self._segments], dim=d)
-        return torch.cat([self._weight_segment(a, b) for a, b in self._segments], dim=d)
+        return torch.cat([self._weight_segment(a, b) for a, b in self._segments], dim=self._feature_dim)
 
     @property
     def bias(self) -> Tensor | None:
@@ -148,10 +145,10 @@ class SlicedProjection(nn.Module):
     def write_back(self) -> None:
         """Copy the trained blocks into the original parameters (exact copies)."""
         if self.weight_mask:
-            for (b, view), p in zip(self.weight_mask.views(self.base.weight), self.w_pieces):
+            for (_, view), p in zip(self.weight_mask.views(self.base.weight), self.w_pieces):
                 view.copy_(p)
         if self.bias_mask:
-            for (b, view), p in zip(self.bias_mask.views(self.base.bias), self.b_pieces):
+            for (_, view), p in zip(self.bias_mask.views(self.base.bias), self.b_pieces):
                 view.copy_(p)
 
     def extra_repr(self) -> str:

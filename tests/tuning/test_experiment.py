@@ -109,3 +109,15 @@ def test_experiment_end_to_end_with_divergence_auto_and_resume(nusax_dir, tmp_pa
         run_experiment(ExperimentConfig(**{**cfg.__dict__, "shots": 9}), out, scores=scores, resume=True,
                        cache_dir=tmp_path / "cache", progress=False, log=lambda s: None)
     assert not math.isnan(float(runs.loc["circuit", "target_acc"]))
+
+
+def test_experiment_config_grids_and_validation():
+    cfg = ExperimentConfig(methods=(AUTO_METHOD, "full", "lora"), method_lr_grids={"full": [1e-5, 5e-5]},
+                           lr_grid=(5e-5, 2e-4), order="method", lr_selection="first_seed")
+    assert cfg.methods == ("circuit", "nearzero", "full", "lora")
+    assert cfg.grid_for("full") == (1e-5, 5e-5) and cfg.grid_for("circuit") == (5e-5, 2e-4)
+    assert ExperimentConfig().grid_for("lora") != ExperimentConfig().grid_for("circuit")  # each method its own default
+    for bad in ({"order": "random"}, {"lr_selection": "test"}, {"kv_rule": "x"}, {"methods": ("nope",)},
+                {"method_lr_grids": {"nope": (1e-3,)}}, {"targets": ("indonesian",)}):
+        with pytest.raises(ValueError):
+            ExperimentConfig(**bad)
