@@ -1,4 +1,4 @@
-"""``circuitlab sweep``, ``circuitlab report`` and ``circuitlab demo``: thin wrappers over :mod:`circuitlab.experiments`.
+"""``circuitlab sweep``, ``report`` and ``demo``: thin wrappers over :mod:`circuitlab.experiments`.
 
 Every flag maps to a spec field: ``--executor`` is ``runtime.executor``,
 ``--address`` is ``runtime.address``, ``--quiet`` is ``runtime.quiet``, and

@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -504,12 +504,8 @@ def derive_cell(cell: Cell, rows: dict[str, dict[str, Any]]) -> CellResult:
     return CellResult(row, meta)
 
 
-def iter_cells(p: Plan, done: set[str]) -> Iterator[Cell]:
-    """The cells of ``p`` that are not in ``done``, in order."""
-    return (c for c in p.cells if c.id not in done)
-
-
 __all__ = [
     "METHODS", "Backend", "Cell", "CellResult", "MethodInfo", "Plan", "RunContext", "Stage", "StageOutput",
-    "cell_id", "cell_identity", "derive_cell", "get_backend", "grid", "grid_methods", "iter_cells", "list_backends", "plan", "register_backend",
+    "cell_id", "cell_identity", "derive_cell", "get_backend", "grid", "grid_methods", "list_backends", "plan",
+    "register_backend",
 ]

@@ -127,7 +127,8 @@ def proxy_config(spec: "ExperimentSpec", proxy: str):
 
     pt = spec.proxy_tuning
     (train_opts,) = _split_options(pt.options, [TrainConfig], "proxy_tuning.options")
-    return ProxyConfig(spec.model.name, proxy, pt.n_src, pt.seed, protocol_for(spec), train_config(pt, extra=train_opts))
+    return ProxyConfig(spec.model.name, proxy, pt.n_src, pt.seed, protocol_for(spec),
+                       train_config(pt, extra=train_opts))
 
 
 def experiment_config(spec: "ExperimentSpec", cell: Cell):
@@ -170,6 +171,10 @@ class CTSFTBackend:
 
         from circuitlab.models import load_model
 
+        if spec.runtime.quiet:  # transformers' own "Loading weights" bars
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
         return load_model(name, device=spec.model.device, dtype=getattr(torch, spec.model.dtype))
 
     def _theta1(self, proxy: StageOutput, ctx: RunContext):
@@ -202,6 +207,10 @@ class CTSFTBackend:
         from circuitlab.tuning import ensure_proxy
 
         spec = ctx.spec
+        if spec.runtime.quiet:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
         cp = ensure_proxy(proxy_config(spec, stage.proxy or ""), cache_dir=ctx.work_dir, progress=ctx.progress,
                           eval_batch_size=spec.evaluation.batch_size)
         return {"checkpoint": str(cp.path.relative_to(ctx.work_dir)), "key": cp.key, **cp.metrics}

@@ -45,8 +45,8 @@ DEMO_BUDGET: dict[str, Any] = {
     "data": {"dataset": "nusax", "proxy": ["indonesian"], "targets": ["javanese"]},
     "grid": {"methods": ["circuit", "nearzero", "full"], "k": [4], "shots": [25], "seeds": [31]},
     "proxy_tuning": {"n_src": 50, "epochs": 2, "lr": 5e-5, "batch_size": 16, "warmup": 0.1},
-    "discovery": {"scorer": "directional", "n_examples": 24, "max_pool": 120, "depth": 0, "per_depth": 4,
-                  "on_targets": True},
+    "discovery": {"scorer": "directional", "n_examples": 18, "max_pool": 120, "depth": 0, "per_depth": 4,
+                  "on_targets": False},
     "tuning": {"epochs": 3, "lr": 5e-5, "batch_size": 16, "warmup": 0.1},
     "evaluation": {"n_test": 200, "n_valid": 60},
 }

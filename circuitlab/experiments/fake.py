@@ -12,6 +12,7 @@ Options (``backend_options`` in the spec):
 - ``fail``: substrings of cell ids that raise (to test error handling);
 - ``fail_if_exists``: a file of such substrings, one a line, read at each cell (delete it and
   the same cells pass: the option's value, hence the cell ids, stay the same);
+- ``fail_stages``: substrings of stage ids that raise;
 - ``calls_log``: a file that gets one JSON line per stage/cell call (pid, id, kind);
 - ``n_layers`` / ``n_heads``: the shape of the fake head-score tables.
 """
@@ -43,9 +44,10 @@ class FakeBackend:
     name = "fake"
 
     def __init__(self, sleep_s: float = 0.0, stage_sleep_s: float = 0.0, fail: list[str] | None = None,
-                 fail_if_exists: str | None = None, calls_log: str | None = None, n_layers: int = 6,
-                 n_heads: int = 4) -> None:
+                 fail_if_exists: str | None = None, fail_stages: list[str] | None = None,
+                 calls_log: str | None = None, n_layers: int = 6, n_heads: int = 4) -> None:
         self.fail_if_exists = fail_if_exists
+        self.fail_stages = list(fail_stages or [])
         self.sleep_s, self.stage_sleep_s = float(sleep_s), float(stage_sleep_s)
         self.fail = list(fail or [])
         self.calls_log = calls_log
@@ -63,6 +65,8 @@ class FakeBackend:
     def run_stage(self, stage: Stage, deps: dict[str, StageOutput], ctx: RunContext) -> dict[str, Any]:
         self._log("stage", stage.id)
         time.sleep(self.stage_sleep_s)
+        if any(f in stage.id for f in self.fail_stages):
+            raise RuntimeError(f"fake failure of stage {stage.id} (backend_options.fail_stages)")
         if stage.kind == "proxy":
             (ctx.work_dir / "checkpoint.json").write_text(json.dumps({"fake_checkpoint": stage.id}))
             return {"proxy_acc_train": 0.9, "n_src": ctx.spec.proxy_tuning.n_src}

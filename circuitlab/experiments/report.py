@@ -390,6 +390,15 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
     if n_done < n_total:
         parts.append(f"<p class='warn'>Partial run: {n_total - n_done} of {n_total} cells are not finished. Run the "
                      "same sweep command again to complete it, then `circuitlab report` to refresh this page.</p>")
+    failed_stages = {}
+    for e in run.events():
+        if e.get("event") == "stage_failed" and e.get("stage") in p.stages and not run.has_stage(e["stage"]):
+            failed_stages[e["stage"]] = e.get("error", "")
+    if failed_stages:
+        items = "".join(f"<li><b>{html.escape(sid)}</b>: {html.escape(err[:400])}</li>"
+                        for sid, err in failed_stages.items())
+        parts.append(f"<div class='warn'>Shared stages that failed (their figures are missing; details in "
+                     f"sweep.log):<ul>{items}</ul></div>")
     if spec.backend == "fake":
         parts.append("<p class='warn'>These numbers come from the <b>fake</b> test backend, not from any model.</p>")
     parts.append("<h2>Headline results</h2>")

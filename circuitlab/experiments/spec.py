@@ -140,8 +140,11 @@ class DiscoverySpec:
     depth: int = _f(0, "Circuit growth iterations beyond depth 0 (CD-T); 0 = score heads against the logits only.")
     per_depth: int | float = _f(0.02, "Heads added per depth: a count, or a fraction of all heads.")
     batch_size: int = _f(8, "Batch size of the scorer.")
-    on_targets: bool = _f(True, "Also score the heads of θ1 on each target language (same scorer, the target's "
-                                "training pool), for the report's proxy-vs-target circuit overlap.")
+    on_targets: bool = _f(False, "Also score the heads of θ1 on each target language (same scorer and rules, the "
+                                 "target's pool A), for the report's proxy-vs-target circuit overlap. Costs one "
+                                 "discovery per target, and fails (noted in the log and report) where θ1 classifies "
+                                 "too few target examples correctly for a balanced discovery set.",
+                          identity=False)
     options: dict[str, Any] = _f(help="Extra keyword arguments passed to the scorer unchanged.", factory=dict)
 
 

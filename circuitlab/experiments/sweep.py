@@ -56,7 +56,14 @@ from circuitlab.experiments.cells import (
     grid_methods,
     plan,
 )
-from circuitlab.experiments.runfolder import RunFolder, RunFolderError, now, run_logging
+from circuitlab.experiments.runfolder import (
+    RunFolder,
+    RunFolderError,
+    atomic_write_json,
+    atomic_write_table,
+    now,
+    run_logging,
+)
 from circuitlab.experiments.spec import ExperimentSpec
 
 
@@ -171,8 +178,6 @@ def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cel
             continue
         dt = time.perf_counter() - t0
         seconds[stage.kind] = seconds.get(stage.kind, 0.0) + dt
-        from circuitlab.experiments.runfolder import atomic_write_json
-
         atomic_write_json(work / "stage.json", {"stage": stage.to_dict(), "summary": summary or {},
                                                 "seconds": dt, "finished": now(), "host": socket.gethostname()})
         run.commit_dir(work, run.stage_path(stage.id))
@@ -535,8 +540,6 @@ def export_score_tables(run: RunFolder, p: Plan) -> list[Path]:
         df = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src)
         lang = f"-on-{s.language}" if s.language else ""
         stem = f"{s.proxy}{lang}-{s.key['discovery']['scorer']}"
-        from circuitlab.experiments.runfolder import atomic_write_table
-
         written.append(atomic_write_table(df, run.scores_dir / f"{stem}.parquet"))
         atomic_write_table(df, run.scores_dir / f"{stem}.csv")
     return written

@@ -13,6 +13,7 @@ def fake_spec_dict(**sections) -> dict:
         "name": "test", "backend": "fake", "backend_options": {},
         "data": {"dataset": "nusax", "proxy": ["indonesian"], "targets": ["javanese", "sundanese", "acehnese"]},
         "grid": {"methods": ["circuit", "nearzero", "full"], "k": [3], "shots": [25], "seeds": [31, 777]},
+        "discovery": {"on_targets": True},
         "runtime": {"quiet": True},
     }
     for key, value in sections.items():

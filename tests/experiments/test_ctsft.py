@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
-from circuitlab.experiments import RunFolder, run_sweep, spec_from_dict
+from circuitlab.experiments import grid, run_sweep, spec_from_dict
 from circuitlab.experiments.ctsft import circuit_from_order, experiment_config, protocol_for
 
 
@@ -64,9 +63,8 @@ def test_resume_computes_nothing(tiny_run, nusax_dir):
 
 def test_cell_config_follows_the_spec(nusax_dir):
     spec = tiny_spec(nusax_dir, tuning={"epochs": 2, "batch_size": 6, "lr_grid": [1e-5, 1e-4],
-                                        "per_method": {"full": {"lr_grid": [3e-6]}}, "options": {"schedule": "constant"}})
-    from circuitlab.experiments import grid
-
+                                        "per_method": {"full": {"lr_grid": [3e-6]}},
+                                        "options": {"schedule": "constant"}})
     cells = {c.method: c for c in grid(spec)}
     cfg = experiment_config(spec, cells["circuit"])
     assert cfg.lr_grid == (1e-5, 1e-4) and cfg.train.epochs == 2 and cfg.train.schedule == "constant"
@@ -91,9 +89,10 @@ def test_xnli_protocol_keeps_validation_out_of_the_pools(xnli_dir):
 
 
 def test_circuit_from_growth_order_is_cut_at_k_and_topped_up():
+    import torch
+
     from circuitlab.discovery import HeadScores
     from circuitlab.models import ModelGeometry
-    import torch
 
     scores = HeadScores.from_tensor(torch.tensor([[3.0, 1.0], [2.0, 0.0]]), method="t", model="m", language="x",
                                     n_examples=1, seed=0)
@@ -101,4 +100,3 @@ def test_circuit_from_growth_order_is_cut_at_k_and_topped_up():
     order = [[1, 1], [0, 1]]
     assert circuit_from_order(order, 1, scores, geo) == [(1, 1)]
     assert circuit_from_order(order, 3, scores, geo) == [(1, 1), (0, 1), (0, 0)]
-    _ = pd  # keep the import for readers of the table helpers

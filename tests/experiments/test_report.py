@@ -24,6 +24,7 @@ def finished_run(tmp_path_factory):
         "data": {"targets": ["javanese", "sundanese", "acehnese"]},
         "grid": {"methods": ["circuit", "nearzero", "full", "direct", "ctsft-auto"], "k": [3], "shots": [25, 100],
                  "seeds": [31, 777]},
+        "discovery": {"on_targets": True},
     })
     out = tmp_path_factory.mktemp("report") / "run"
     run_sweep(spec, out)

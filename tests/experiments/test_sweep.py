@@ -29,7 +29,8 @@ def test_sequential_sweep_then_resume_computes_nothing(tmp_path, fake_spec):
     s = run_sweep(spec, tmp_path / "run", report=False)
     assert s.status == "completed" and s.n_run == s.n_done == 18 and not s.failures
     first = calls(log)
-    assert Counter(c["kind"] for c in first) == {"cell": 18, "stage": 1 + 4 + 4}  # θ1; scores on proxy + 3 targets; 4 baselines
+    # θ1; scores on the proxy and on 3 targets; 4 baselines (θ1 on the proxy and on 3 targets)
+    assert Counter(c["kind"] for c in first) == {"cell": 18, "stage": 1 + 4 + 4}
     df = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert len(df) == 18 and df["cell_id"].is_unique
     assert set(df["cell_id"]) == {c.id for c in grid(spec)}
@@ -102,3 +103,16 @@ def test_sigkill_midway_then_rerun(tmp_path, spec_dict):
     assert set(ids) - set(done_events) <= finished_before and len(set(ids) - set(done_events)) <= 1
     sessions = run.read_manifest()["sessions"]
     assert [s["status"] for s in sessions] == ["interrupted", "completed"]
+
+
+def test_a_failed_stage_blocks_only_the_cells_that_need_it(tmp_path, fake_spec):
+    # discovery on a target is report-only: its failure blocks no cell; the proxy's discovery blocks circuit/nearzero
+    spec = fake_spec(grid={"seeds": [31]}, backend_options={"fail_stages": ["scores-indonesian-sundanese-"]})
+    s = run_sweep(spec, tmp_path / "a")
+    assert s.status == "completed" and not s.failures
+    page = (tmp_path / "a" / "report.html").read_text()
+    assert "Shared stages that failed" in page and "scores-indonesian-sundanese-" in page
+    spec = fake_spec(grid={"seeds": [31]}, backend_options={"fail_stages": ["scores-indonesian-"]})
+    s = run_sweep(spec, tmp_path / "b", report=False)
+    assert s.n_failed == 6 and s.n_done == 3  # circuit and nearzero x 3 targets blocked; full ran
+    assert all("stage scores-indonesian-" in err for _, err in s.failures)
