@@ -66,14 +66,14 @@ def plot_cmd(
     difficulty: Optional[Path] = typer.Option(
         None, "--difficulty", "-d", help="Transfer-difficulty table (one row per target)."),
     fmt: Optional[list[str]] = typer.Option(
-        None, "--format", "-f", help="Output formats, repeatable or comma-separated: html, png, svg, pdf [html,png]."),
+        None, "--format", "-f", help="Output formats, repeatable or comma-separated: html, png, svg, pdf (default: html,png)."),
     k: int = typer.Option(6, min=1, help="Heads outlined in heatmaps and compared by top-k Jaccard."),
     reference: str = typer.Option("indonesian", help="Language the overlap curves and differences are drawn against."),
     n_perm: int = typer.Option(1000, min=1, help="Permutations of the chance baseline."),
-    n_bins: Optional[int] = typer.Option(None, min=1, help="Relative-depth bins for two models [smaller layer count]."),
+    n_bins: Optional[int] = typer.Option(None, min=1, help="Relative-depth bins for two models (default: the smaller layer count)."),
     k_bins: int = typer.Option(3, min=1, help="Top depth bins compared between two models."),
     measure: Optional[list[str]] = typer.Option(
-        None, "--measure", "-m", help="Difficulty column(s) for the trade-off [every known one present]."),
+        None, "--measure", "-m", help="Difficulty column(s) for the trade-off (default: every known one present)."),
     editing: str = typer.Option("circuit", help="The editing method of the trade-off."),
     preserving: str = typer.Option("nearzero", help="The preserving method of the trade-off."),
     n_boot: int = typer.Option(2000, min=1, help="Bootstrap resamples of the rank correlation."),
