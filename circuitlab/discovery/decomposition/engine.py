@@ -43,13 +43,14 @@ ZCallback = Callable[[int, list[int], Parts], None]
 
 
 def _select(x: Parts, sl: slice) -> Parts:
-    return Parts(x.total, x.beta[sl], None if x.gamma is None else x.gamma[sl])
+    return Parts(x.total, None if x.beta is None else x.beta[sl], None if x.gamma is None else x.gamma[sl])
 
 
 def _cat(parts: list[Parts]) -> Parts:
-    gammas = [p.gamma for p in parts]
+    betas, gammas = [p.beta for p in parts], [p.gamma for p in parts]
+    beta = None if any(b is None for b in betas) else torch.cat(betas)  # type: ignore[arg-type]
     gamma = None if any(g is None for g in gammas) else torch.cat(gammas)  # type: ignore[arg-type]
-    return Parts(parts[0].total, torch.cat([p.beta for p in parts]), gamma)
+    return Parts(parts[0].total, beta, gamma)
 
 
 def _rows_parts(x: Parts, pos: Tensor, batch_axis_from_end: int) -> Parts:
@@ -73,7 +74,7 @@ def attention_part(
 ) -> Parts:
     """ln1 -> q, k, v -> [QK-norm] -> [RoPE] -> attention: the split ``z`` ``[..., B, Tq, H, d_head]``."""
     a: AttentionSpec = layer.attn
-    h = layer.ln1(x)
+    h = layer.ln1(x).as_gamma()  # the attention rule needs only the γ-parts of q, k, v
     hq = h if query_pos is None else _rows_parts(h, query_pos, 3)
     q = _heads(rules.linear(hq, a.q_weight, a.q_bias), a.n_heads, a.d_head)
     k = _heads(rules.linear(h, a.k_weight, a.k_bias), a.n_kv_heads, a.d_head)
@@ -95,7 +96,7 @@ def attention_part(
     if query_pos is not None:
         idx = torch.arange(query_pos.shape[0], device=mask.device)
         mask = mask[idx, :, query_pos][:, :, None]
-    return rules.attention(q, k, v, mask, a.scaling, a.softcap)
+    return rules.attention(q, k, v, mask, a.scaling, a.softcap).as_beta()
 
 
 def rest_of_layer(layer: LayerSpec, x: Parts, z: Parts) -> Parts:
@@ -105,7 +106,7 @@ def rest_of_layer(layer: LayerSpec, x: Parts, z: Parts) -> Parts:
     if layer.post_attn_norm is not None:
         attn_out = layer.post_attn_norm(attn_out)
     mid = x + attn_out
-    m = layer.mlp(layer.ln2(mid))
+    m = layer.mlp(layer.ln2(mid).as_gamma()).as_beta()  # the MLP rules need only γ inside the block
     if layer.post_mlp_norm is not None:
         m = layer.post_mlp_norm(m)
     return mid + m

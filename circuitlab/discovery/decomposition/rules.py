@@ -42,13 +42,18 @@ term that involves a β-query or a β-key), ``P_γ = softmax(s(q_γ, k_γ))`` an
 ``γ' = P_γ·v_γ``. So ``β' + γ' = P·v`` exactly, and ``β = 0`` gives ``β' = 0``
 (a plain ``softmax(β-scores)`` would not: it is uniform, not zero, when β is 0).
 
-Checked mode
-------------
-``Parts.gamma`` is ``None`` in normal use. When it holds an explicitly propagated
-``γ`` (tests), every rule also computes ``γ'`` from ``γ`` alone with the γ-form
-of the rule (``f(γ)``, ``|γ|``-share of a bias, attention on ``γ``'s own q/k/v ...),
-never as ``total − β``. ``β' + γ' = total'`` then holds only if the rules are
-mutually consistent, which is what the exactness test checks at every layer.
+Fast path and checked mode
+--------------------------
+Every rule has a β-form (``β' = f(total) − f(total − β)``, the ``|β|``-share of a bias,
+...) and a γ-form (``γ' = f(γ)``, the ``|γ|``-share, attention on γ's own q/k/v ...).
+The fast path carries *one* of β and γ per activation and uses the cheaper form: the
+engine switches to γ at the input of each non-linear block (attention, MLP), where the
+γ-forms need no subtraction per intermediate tensor, and back to β after it.
+
+Checked mode (tests) carries both, and every rule computes β' with its β-form from β
+alone and γ' with its γ-form from γ alone, never one as ``total`` minus the other.
+``β' + γ' = total'`` then holds only if the two forms are mutually consistent, which
+is what the exactness test checks at every layer.
 """
 
 from __future__ import annotations
@@ -64,53 +69,86 @@ from torch import Tensor
 
 @dataclass
 class Parts:
-    """An activation split into a total and per-stream β (and, in checked mode, γ).
+    """An activation split into a total and, per source stream, its relevant and/or irrelevant part.
+
+    The fast path carries exactly one of ``beta`` / ``gamma`` (the other is ``total`` minus it), and
+    switches between them where a rule is cheaper in the other form (:meth:`as_gamma` before a
+    non-linear block, :meth:`as_beta` after it). Checked mode carries both, propagated independently.
 
     Attributes:
         total: the clean activation, ``[*batch, ...]``.
-        beta: the relevant part of each source stream, ``[S, *batch, ...]``.
-        gamma: the explicitly propagated irrelevant part (checked mode) or ``None``.
+        beta: the relevant part of each source stream, ``[S, *batch, ...]``, or ``None``.
+        gamma: the irrelevant part of each stream, or ``None``.
     """
 
     total: Tensor
-    beta: Tensor
+    beta: Tensor | None = None
     gamma: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.beta is None and self.gamma is None:
+            raise ValueError("Parts needs beta or gamma (or both).")
 
     @property
     def n_streams(self) -> int:
-        return self.beta.shape[0]
+        return (self.beta if self.beta is not None else self.gamma).shape[0]  # type: ignore[union-attr]
 
     @property
     def checked(self) -> bool:
-        return self.gamma is not None
+        return self.beta is not None and self.gamma is not None
+
+    def get_beta(self) -> Tensor:
+        return self.beta if self.beta is not None else self.total - self.gamma
+
+    def get_gamma(self) -> Tensor:
+        """The irrelevant part: the explicit γ if carried, else ``total − β``."""
+        return self.gamma if self.gamma is not None else self.total - self.beta
 
     def gamma_implicit(self) -> Tensor:
-        """``total − β``: the irrelevant part the β-rules use."""
-        return self.total - self.beta
+        """``total − β``, what the β-forms of the rules use."""
+        return self.total - self.get_beta()
+
+    def as_gamma(self) -> "Parts":
+        """The same split carried as γ (a no-op when γ is already carried)."""
+        return self if self.gamma is not None else Parts(self.total, None, self.total - self.beta)
+
+    def as_beta(self) -> "Parts":
+        """The same split carried as β (a no-op when β is already carried)."""
+        return self if self.beta is not None else Parts(self.total, self.total - self.gamma, None)
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> "Parts":
         """Apply a *linear* map to every part."""
-        return Parts(fn(self.total), fn(self.beta), None if self.gamma is None else fn(self.gamma))
+        return Parts(fn(self.total), None if self.beta is None else fn(self.beta),
+                     None if self.gamma is None else fn(self.gamma))
 
     def __add__(self, other: "Parts") -> "Parts":
-        gamma = None if self.gamma is None or other.gamma is None else self.gamma + other.gamma
-        return Parts(self.total + other.total, self.beta + other.beta, gamma)
+        beta = self.get_beta() + other.get_beta() if (self.beta is not None or other.beta is not None) else None
+        gamma = self.get_gamma() + other.get_gamma() if (self.gamma is not None or other.gamma is not None) else None
+        return Parts(self.total + other.total, beta, gamma)
 
 
-def _share(numerator: Tensor, other: Tensor, where_zero: float) -> Tensor:
-    """``|numerator| / (|numerator| + |other|)``, ``where_zero`` where both are 0."""
-    a, b = numerator.abs(), other.abs()
+def _share(part: Tensor, total: Tensor) -> Tensor:
+    """``|part| / (|part| + |total − part|)``; 0 where both are 0 (the bias then goes to the other part)."""
+    a, b = part.abs(), (total - part).abs()
     denom = a + b
-    return torch.where(denom > 0, a / denom.clamp_min(torch.finfo(denom.dtype).tiny), where_zero)
+    return torch.where(denom > 0, a / denom.clamp_min(torch.finfo(denom.dtype).tiny), 0.0)
 
 
 def add_bias(x: Parts, bias: Tensor | None) -> Parts:
-    """Add ``bias``, shared between β and γ in proportion to their magnitudes (CD's rule)."""
+    """Add ``bias``, shared between β and γ in proportion to their magnitudes (CD's rule).
+
+    β gets ``b·|β|/(|β|+|γ|)`` and γ gets ``b·|γ|/(|β|+|γ|)``; where both are 0, γ gets all of ``b``.
+    """
     if bias is None:
         return x
-    beta = x.beta + bias * _share(x.beta, x.gamma_implicit(), 0.0)
-    gamma = None if x.gamma is None else x.gamma + bias * _share(x.gamma, x.beta, 1.0)
-    return Parts(x.total + bias, beta, gamma)
+    total = x.total + bias
+    beta = None if x.beta is None else x.beta + bias * _share(x.beta, x.total)
+    gamma = None
+    if x.gamma is not None:
+        share = _share(x.gamma, x.total)
+        both_zero = (x.gamma.abs() + (x.total - x.gamma).abs()) == 0
+        gamma = x.gamma + bias * torch.where(both_zero, 1.0, share)
+    return Parts(total, beta, gamma)
 
 
 def linear(x: Parts, weight: Float[Tensor, "d_out d_in"], bias: Tensor | None = None) -> Parts:
@@ -137,17 +175,19 @@ def layer_norm(x: Parts, weight: Tensor | None, bias: Tensor | None, eps: float)
 
 
 def elementwise(x: Parts, fn: Callable[[Tensor], Tensor]) -> Parts:
-    """A pointwise non-linearity: ``γ' = f(γ)``, ``β' = f(total) − f(γ)``."""
+    """A pointwise non-linearity: ``γ' = f(γ)``, ``β' = f(total) − f(total − β)``."""
     total = fn(x.total)
-    beta = total - fn(x.gamma_implicit())
+    beta = None if x.beta is None else total - fn(x.total - x.beta)
     return Parts(total, beta, None if x.gamma is None else fn(x.gamma))
 
 
 def gated_product(gate: Parts, up: Parts, act: Callable[[Tensor], Tensor]) -> Parts:
-    """``f(gate) · up`` (SwiGLU / GeGLU): ``γ' = f(gate_γ)·up_γ``, ``β' = total' − γ'``."""
+    """``f(gate) · up`` (SwiGLU / GeGLU): ``γ' = f(gate_γ)·up_γ``, ``β' = total' − f(gate − gate_β)·(up − up_β)``."""
     total = act(gate.total) * up.total
-    beta = total - act(gate.gamma_implicit()) * up.gamma_implicit()
-    gamma = None if gate.gamma is None or up.gamma is None else act(gate.gamma) * up.gamma
+    beta = None
+    if gate.beta is not None:
+        beta = total - act(gate.total - gate.beta) * (up.total - up.get_beta())
+    gamma = None if gate.gamma is None else act(gate.gamma) * up.get_gamma()
     return Parts(total, beta, gamma)
 
 
@@ -186,15 +226,12 @@ def attention_core(
 def attention(
     q: Parts, k: Parts, v: Parts, mask: Tensor, scaling: float, softcap: float | None = None
 ) -> Parts:
-    """Attention: ``γ' = attn(q_γ, k_γ, v_γ)``, ``β' = z − γ'`` (see the module docstring)."""
+    """Attention: ``γ' = attn(q_γ, k_γ, v_γ)``, ``β' = z − attn(q − q_β, k − k_β, v − v_β)``."""
     total = attention_core(q.total, k.total, v.total, mask, scaling, softcap)
-    if q.n_streams == 0:
-        beta = total.new_zeros((0, *total.shape))
-    else:
-        beta = total - attention_core(
-            q.gamma_implicit(), k.gamma_implicit(), v.gamma_implicit(), mask, scaling, softcap
-        )
-    gamma = None
-    if q.gamma is not None and k.gamma is not None and v.gamma is not None:
-        gamma = attention_core(q.gamma, k.gamma, v.gamma, mask, scaling, softcap)
+    beta = gamma = None
+    if q.beta is not None:
+        beta = total - attention_core(q.total - q.beta, k.gamma_implicit(), v.gamma_implicit(), mask, scaling,
+                                      softcap)
+    if q.gamma is not None:
+        gamma = attention_core(q.gamma, k.get_gamma(), v.get_gamma(), mask, scaling, softcap)
     return Parts(total, beta, gamma)
