@@ -65,6 +65,8 @@ def plot_cmd(
         None, "--results", "-r", help="Tuning-results table(s); repeatable."),
     difficulty: Optional[Path] = typer.Option(
         None, "--difficulty", "-d", help="Transfer-difficulty table (one row per target)."),
+    cka: Optional[Path] = typer.Option(
+        None, "--cka", help="Per-layer CKA table (TransferDifficulty.cka saved as .csv/.parquet)."),
     fmt: Optional[list[str]] = typer.Option(
         None, "--format", "-f", help="Output formats, repeatable or comma-separated: html, png, svg, pdf (default: html,png)."),
     k: int = typer.Option(6, min=1, help="Heads outlined in heatmaps and compared by top-k Jaccard."),
@@ -80,7 +82,7 @@ def plot_cmd(
     seed: int = typer.Option(0, help="Seed of the permutation and bootstrap steps."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Render the standard figures (heatmaps, overlaps, trade-off, forgetting) from saved tables into OUT_DIR.
+    """Render the standard figures (heatmaps, overlaps, trade-off, forgetting, CKA) from saved tables into OUT_DIR.
 
     Writes <name>.<format> per figure, figures.json (what each was made from, what was
     skipped and why) and index.html.
@@ -92,6 +94,7 @@ def plot_cmd(
     figs = standard_figures(
         _read_many(scores, "head-score table"), _read_many(results, "results table"),
         read_table(difficulty, "difficulty table") if difficulty else None,
+        read_table(cka, "CKA table") if cka else None,
         k=k, reference=reference, n_perm=n_perm, n_bins=n_bins, k_bins=k_bins, measures=measure,
         editing=editing, preserving=preserving, n_boot=n_boot, seed=seed,
     )
@@ -99,7 +102,8 @@ def plot_cmd(
         reasons = "; ".join(f"{w}: {why}" for w, why in figs.skipped.items()) or "no figure applies"
         raise ValueError(f"No figure could be drawn from these tables ({reasons}).")
     sources = {"scores": [str(p) for p in scores or []], "results": [str(p) for p in results or []],
-               "difficulty": str(difficulty) if difficulty else None, "k": k, "reference": reference,
+               "difficulty": str(difficulty) if difficulty else None,
+               "cka": str(cka) if cka else None, "k": k, "reference": reference,
                "n_perm": n_perm, "seed": seed}
     try:
         manifest = save_figures(figs, out_dir, formats=formats, sources=sources, progress=not quiet)

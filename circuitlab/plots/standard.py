@@ -23,7 +23,8 @@ Figures, by name:
 - ``models__<method>__<language>__<a>_vs_<b>``: two models aligned by relative depth;
 - ``tradeoff__<measure>[__<setting>]``: Δ(editing − preserving) per target against
   each difficulty measure (results plus difficulty, or ``target_acc_before`` in the results);
-- ``forgetting_vs_gain[__<setting>]`` and ``accuracy_vs_shots``: from the results.
+- ``forgetting_vs_gain[__<setting>]`` and ``accuracy_vs_shots``: from the results;
+- ``cka_by_layer``: representation similarity of each target to the proxy, per layer.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from circuitlab.analysis.transfer import DIFFICULTY_MEASURES
 from circuitlab.plots.comparisons import model_alignment_plot, overlap_curves_plot, overlap_matrix_plot
 from circuitlab.plots.export import save_figure
 from circuitlab.plots.heatmaps import difference_heatmap, head_heatmap
+from circuitlab.plots.representations import cka_plot
 from circuitlab.plots.tradeoff import accuracy_vs_shots, forgetting_vs_gain_scatter, tradeoff_scatter
 
 GROUP_KEYS = ("model", "method", "language")
@@ -261,6 +263,7 @@ def standard_figures(
     scores: pd.DataFrame | None = None,
     results: pd.DataFrame | None = None,
     difficulty: pd.DataFrame | None = None,
+    cka: pd.DataFrame | None = None,
     *,
     k: int = 6,
     reference: str | None = "indonesian",
@@ -280,6 +283,7 @@ def standard_figures(
         results: tuning results (``target, method, seed, target_acc`` …, as in
             :func:`~circuitlab.analysis.editing_vs_preserving`).
         difficulty: one row per ``target`` with difficulty columns (``TransferDifficulty.table``).
+        cka: per-layer CKA of each target to the proxy (``TransferDifficulty.cka``).
         k: heads outlined in heatmaps and compared by Jaccard.
         reference: the language the overlap curves and differences are drawn against when present.
         n_perm: permutations of the chance baseline.
@@ -289,8 +293,8 @@ def standard_figures(
         n_boot, seed: bootstrap of the rank correlation; seed of every random step.
     """
     out = StandardFigures()
-    if scores is None and results is None:
-        raise ValueError("Nothing to plot: give head-score tables, tuning results, or both.")
+    if scores is None and results is None and cka is None:
+        raise ValueError("Nothing to plot: give head-score tables, tuning results, or a CKA table.")
     if scores is not None:
         _score_figures(out, scores, k, reference, n_perm, seed, n_bins, k_bins)
     if results is not None:
@@ -302,6 +306,10 @@ def standard_figures(
         _results_figures(out, results, difficulty, measures, editing, preserving, n_boot, seed)
     elif difficulty is not None:
         out.skipped["tradeoff"] = "a difficulty table without tuning results"
+    if cka is not None:
+        require_columns(cka, ["layer", "cka"], "CKA table")
+        out.add("cka_by_layer", cka_plot(cka), kind="cka",
+                targets=sorted(map(str, cka["target"].unique())) if "target" in cka.columns else None)
     return out
 
 

@@ -34,3 +34,11 @@ def test_nothing_to_plot_and_slugs():
     with pytest.raises(ValueError, match="Nothing to plot"):
         standard_figures()
     assert slug("heatmap", "org/model name", "ind") == "heatmap__org-model-name__ind"
+
+
+def test_cka_table_alone_gives_the_cka_figure():
+    cka = pd.DataFrame({"target": ["jav", "jav", "ace", "ace"], "layer": [0, 1, 0, 1], "cka": [0.9, 0.5, 0.8, 0.4],
+                        "cka_shuffled": [0.1, 0.1, 0.1, 0.1]})
+    figs = standard_figures(cka=cka)
+    assert list(figs.figures) == ["cka_by_layer"] and figs.notes["cka_by_layer"]["targets"] == ["ace", "jav"]
+    assert list(figs.figures["cka_by_layer"].data[0].y) == [0.9, 0.5]
