@@ -106,6 +106,8 @@ def tune_cmd(
     discovery_n: int = typer.Option(50, min=2, help="Discovery set size."),
     proxy_epochs: int = typer.Option(5, min=1, help="θ1 full fine-tuning epochs."),
     proxy_lr: float = typer.Option(5e-5, help="θ1 full fine-tuning learning rate."),
+    proxy_lr_grid: Optional[list[str]] = typer.Option(
+        None, help="θ1 learning rates; the best on proxy validation makes θ1 (overrides --proxy-lr)."),
     proxy_seed: int = typer.Option(0, help="Seed of θ1's examples and training order."),
     test_limit: Optional[int] = typer.Option(None, min=1, help="Evaluate on a stratified subset of N test examples."),
     val_limit: Optional[int] = typer.Option(None, min=1, help="Use a stratified subset of N validation examples."),
@@ -148,6 +150,7 @@ def tune_cmd(
         data=DataProtocol(dataset=dataset, data_dir=str(data_dir) if data_dir else None, test_limit=test_limit,
                           val_limit=val_limit),
         lora=LoraSettings(r=lora_r, alpha=lora_alpha), scorer=scorer, discovery_n=discovery_n,
+        proxy_lr_grid=tuple(_numbers(_split(proxy_lr_grid), float, "--proxy-lr-grid")) or None,
         save_full_deltas=save_full_deltas, checkpoint_every=checkpoint_every, method_lr_grids=per_method or None,
         lr_selection=lr_selection, order=order,
     )

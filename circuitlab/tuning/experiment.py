@@ -83,6 +83,8 @@ class ExperimentConfig:
     method_lr_grids: dict = _opt(None, "Per-method grids {method: (lr, ...)}, overriding lr_grid for those methods.")
     train: TrainConfig = _opt(TrainConfig(), "Target tuning hyper-parameters (lr and seed are set per run).")
     proxy_train: TrainConfig = _opt(TrainConfig(), "θ1's full fine-tuning hyper-parameters.")
+    proxy_lr_grid: tuple[float, ...] | None = _opt(None, "θ1's learning rates, chosen on proxy validation "
+                                                         "(None: proxy_train.lr).")
     data: DataProtocol = _opt(DataProtocol(), "Pools, data folder and evaluation subsets.")
     lora: LoraSettings = _opt(LoraSettings(), "LoRA settings of the lora method.")
     scorer: str = _opt("directional", "Discovery scorer used when no score table is given.")
@@ -107,8 +109,9 @@ class ExperimentConfig:
         object.__setattr__(self, "targets", tuple(self.targets))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         KVRule.parse(self.kv_rule)
-        if self.lr_grid is not None:
-            object.__setattr__(self, "lr_grid", tuple(float(x) for x in self.lr_grid))
+        for name in ("lr_grid", "proxy_lr_grid"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(float(x) for x in getattr(self, name)))
         grids = {str(m): tuple(float(x) for x in g) for m, g in (self.method_lr_grids or {}).items()}
         for m in grids:
             get_method(m)
@@ -123,7 +126,8 @@ class ExperimentConfig:
             raise ValueError(f"The proxy language {self.proxy!r} cannot also be a target.")
 
     def proxy_config(self) -> ProxyConfig:
-        return ProxyConfig(self.model, self.proxy, self.n_src, self.proxy_seed, self.data, self.proxy_train)
+        return ProxyConfig(self.model, self.proxy, self.n_src, self.proxy_seed, self.data, self.proxy_train,
+                           self.proxy_lr_grid)
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -268,13 +272,13 @@ class Experiment:
                 raise ValueError(f"Cannot resume {self.out}: the experiment config differs in {diff}. "
                                  "Use a new --out folder or the same settings.")
         write_json(cpath, cfg.to_dict())
-        self.log(f"[proxy] θ1: full fine-tuning of {cfg.model} on {cfg.n_src} {cfg.proxy} examples (cached)")
+        self.log(f"[proxy] θ1: full fine-tuning of {cfg.model} on {cfg.n_src} {cfg.proxy} examples (built once, then cached)")
         self.proxy = ensure_proxy(cfg.proxy_config(), self.cache_dir, progress=self.progress,
                                   eval_batch_size=cfg.eval_batch_size)
         write_json(self.out / "proxy.json", {"path": str(self.proxy.path), **self.proxy.info})
         m = self.proxy.metrics
         self.log(f"[proxy] θ1 {self.proxy.path.name}: proxy val acc {m.get('proxy_val_acc', float('nan')):.3f} "
-                 f"(base {m.get('base_val_acc', float('nan')):.3f})")
+                 f"at lr {m.get('lr')} (base {m.get('base_val_acc', float('nan')):.3f})")
         self.model = self.proxy.load()
         self.task = make_task(cfg.data.dataset, self.model.tokenizer)
         self.snapshots["proxy"] = ModelSnapshot.take(self.model)

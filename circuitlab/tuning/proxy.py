@@ -13,6 +13,9 @@ so it is built once and cached:
 ``key`` is a SHA-256 of everything that can change θ1: the model name and its
 config, the dataset, language, pools, ``n_src``, sampling seed, the training
 config, a digest of the exact training examples, and the tuning code version.
+With ``lr_grid`` every rate is tried and the one with the best proxy
+*validation* accuracy makes θ1 (all candidates are recorded): the paper's
+5e-5 made the loss of Gemma-3-270M climb from 0.57 to 4.7 in four steps here.
 Asking again with the same configuration returns the cached folder without
 training; changing any of them makes a new one. Writing goes to a temporary
 folder that is renamed at the end, so an interrupted run never leaves a
@@ -26,7 +29,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from circuitlab.models import cache_root, load_model, resolve_model_path
@@ -51,6 +54,12 @@ class ProxyConfig:
     seed: int = _opt(0, "Seed of the n_src draw and of the training order.")
     data: DataProtocol = _opt(DataProtocol(), "Dataset, pools and evaluation subsets.")
     train: TrainConfig = _opt(TrainConfig(), "Training hyper-parameters (full fine-tuning).")
+    lr_grid: tuple[float, ...] | None = _opt(
+        None, "Learning rates tried; the one with the best proxy validation accuracy makes θ1 (None: train.lr).")
+
+    def __post_init__(self) -> None:
+        if self.lr_grid is not None:
+            object.__setattr__(self, "lr_grid", tuple(float(x) for x in self.lr_grid))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -118,6 +127,9 @@ def ensure_proxy(
 
     if not rebuild and (hit := load_proxy(config, cache_dir)) is not None:
         return hit
+    from circuitlab.tuning.deltas import ModelSnapshot
+    from circuitlab.tuning.trainer import NonFiniteLossError
+
     final = proxy_dir(config, cache_dir)
     key = config.key()
     t0 = time.perf_counter()
@@ -125,26 +137,49 @@ def ensure_proxy(
     task = make_task(config.data.dataset, model.tokenizer)
     examples = config.data.proxy_train(config.language, config.n_src, config.seed)
     val = config.data.validation(config.language)
-    base_val = evaluate(model, task, val, batch_size=eval_batch_size, max_length=config.train.max_length,
+
+    def val_eval():
+        return evaluate(model, task, val, batch_size=eval_batch_size, max_length=config.train.max_length,
                         progress=progress)
-    tuner = MaskTuner(ParamMask.full(model, embeddings=True))
-    result = train(model, task, examples, tuner, config.train, progress=progress, desc=f"proxy θ1 ({config.language})")
-    val_res = evaluate(model, task, val, batch_size=eval_batch_size, max_length=config.train.max_length,
-                       progress=progress)
+
+    base_val = val_eval()
+    grid = config.lr_grid or (config.train.lr,)
+    base = ModelSnapshot.take(model) if len(grid) > 1 else None
     tmp = final.with_name(final.name + f".tmp{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    export_hf(model, tmp)
+    candidates, best = [], None
+    for lr in grid:
+        if base is not None:
+            base.restore(model)
+        tcfg = replace(config.train, lr=lr)
+        try:
+            result = train(model, task, examples, MaskTuner(ParamMask.full(model, embeddings=True)), tcfg,
+                           progress=progress, desc=f"proxy θ1 ({config.language}, lr={lr:g})")
+        except NonFiniteLossError as exc:
+            candidates.append({"lr": lr, "status": "diverged", "error": str(exc)})
+            continue
+        v = val_eval()
+        cand = {"lr": lr, "status": "ok", "val_acc": v.accuracy, "val_f1": v.macro_f1, "losses": result.losses,
+                "steps": result.steps, "train_s": result.wall_s}
+        candidates.append(cand)
+        if best is None or (v.accuracy, v.macro_f1) > (best["val_acc"], best["val_f1"]):
+            best = cand
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            export_hf(model, tmp)  # the best θ1 so far; replaced if a later rate does better on validation
+    if best is None:
+        raise RuntimeError(f"Every proxy learning rate {list(grid)} diverged; try lower rates (--proxy-lr-grid). "
+                           f"First error: {candidates[0]['error']}")
     info = {
         "key": key, "config": config.to_dict(), "base_model": config.model, "versions": versions(),
         "train_examples": [e.id for e in examples], "train_label_counts": label_counts(examples),
         "metrics": {
-            "base_val_acc": base_val.accuracy, "base_val_f1": base_val.macro_f1,
-            "proxy_val_acc": val_res.accuracy, "proxy_val_f1": val_res.macro_f1,
-            "train_loss_first": result.losses[0], "train_loss_final": result.final_loss, "steps": result.steps,
-            "train_s": result.wall_s, "wall_s": time.perf_counter() - t0,
+            "base_val_acc": base_val.accuracy, "base_val_f1": base_val.macro_f1, "lr": best["lr"],
+            "proxy_val_acc": best["val_acc"], "proxy_val_f1": best["val_f1"],
+            "train_loss_first": best["losses"][0], "train_loss_final": best["losses"][-1], "steps": best["steps"],
+            "train_s": sum(c.get("train_s", 0) for c in candidates), "wall_s": time.perf_counter() - t0,
         },
-        "losses": result.losses,
+        "candidates": candidates,
+        "losses": best["losses"],
     }
     write_json(tmp / "proxy.json", info)
     if final.exists():

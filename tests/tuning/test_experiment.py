@@ -26,10 +26,12 @@ def _data(nusax_dir) -> DataProtocol:
 def test_proxy_checkpoint_is_cached_by_its_config(nusax_dir, tmp_path, monkeypatch):
     from circuitlab.models import load_model
 
-    cfg = ProxyConfig("tiny-qwen2", "indonesian", n_src=6, data=_data(nusax_dir), train=FAST)
+    cfg = ProxyConfig("tiny-qwen2", "indonesian", n_src=6, data=_data(nusax_dir), train=FAST, lr_grid=(1e30, 1e-3))
     first = ensure_proxy(cfg, tmp_path, progress=False)
     assert first.path.is_dir() and (first.path / "config.json").exists()
     assert 0 <= first.metrics["proxy_val_acc"] <= 1 and first.metrics["steps"] == 2
+    # The grid is searched on proxy validation; a diverging rate is recorded, never chosen.
+    assert [c["status"] for c in first.info["candidates"]] == ["diverged", "ok"] and first.metrics["lr"] == 1e-3
     assert first.info["train_label_counts"] == {"negative": 2, "neutral": 2, "positive": 2}
 
     def no_training(*a, **k):
@@ -38,11 +40,12 @@ def test_proxy_checkpoint_is_cached_by_its_config(nusax_dir, tmp_path, monkeypat
     monkeypatch.setattr(trainer_mod, "train", no_training)
     again = ensure_proxy(cfg, tmp_path, progress=False)
     assert again.path == first.path and again.key == first.key
-    other = ProxyConfig("tiny-qwen2", "indonesian", n_src=9, data=_data(nusax_dir), train=FAST)
+    other = ProxyConfig("tiny-qwen2", "indonesian", n_src=9, data=_data(nusax_dir), train=FAST, lr_grid=(1e30, 1e-3))
     assert other.key() != cfg.key()
     # Where the data lives is not part of θ1's identity; its content is.
     moved = ProxyConfig("tiny-qwen2", "indonesian", n_src=6, data=DataProtocol(data_dir=str(nusax_dir) + "/",
-                                                                               test_limit=12, val_limit=9), train=FAST)
+                                                                               test_limit=12, val_limit=9), train=FAST,
+                        lr_grid=(1e30, 1e-3))
     assert moved.key() == cfg.key()
     theta1 = first.load()
     assert theta1.geometry.n_layers == 3
