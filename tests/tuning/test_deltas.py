@@ -13,7 +13,7 @@ from circuitlab.tuning import (
     export_hf, get_method, load_delta, revert_delta, save_delta, train,
 )
 
-from _tuning_helpers import random_scores
+from ._tuning_helpers import random_scores
 
 
 def _state(model):

@@ -14,7 +14,7 @@ from circuitlab.tuning import (
 )
 from circuitlab.tuning import trainer as trainer_mod
 
-from _tuning_helpers import random_scores
+from ._tuning_helpers import random_scores
 
 FAST = TrainConfig(lr=1e-3, epochs=1, batch_size=4)
 

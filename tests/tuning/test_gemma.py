@@ -9,7 +9,7 @@ from circuitlab.heads import HeadSet
 from circuitlab.tasks import make_task
 from circuitlab.tuning import KVRule, LoraTuner, MaskTuner, ModelSnapshot, ParamMask, TrainConfig, train
 
-from _tuning_helpers import assert_exact_outside, changed_blocks
+from ._tuning_helpers import assert_exact_outside, changed_blocks
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import torch
 from circuitlab.tuning import METHODS, ModelIndex, TrainConfig, build_tuner, choose_heads, get_method, train
 from circuitlab.tuning.trainer import make_optimizer, training_step
 
-from _tuning_helpers import assert_exact_outside, changed_blocks, random_scores
+from ._tuning_helpers import assert_exact_outside, changed_blocks, random_scores
 
 # High learning rate and strong decay, so anything decay or a stray gradient could move does move.
 CONFIG = TrainConfig(lr=1e-2, epochs=1, batch_size=3, weight_decay=0.5, warmup_ratio=0.0, seed=3)
