@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 StageKind = Literal["proxy", "scores", "baseline"]
 
+#: Version of the way ids are computed: bump it whenever :func:`cell_identity` or a stage key changes
+#: meaning, so that a run folder made by another version is recognised instead of silently recomputed.
+ID_SCHEME = 1
+
 
 @dataclass(frozen=True)
 class MethodInfo:
@@ -135,9 +139,9 @@ def cell_identity(spec: "ExperimentSpec", cell: Cell) -> dict[str, Any]:
     info = METHODS[cell.method]
     if info.derived_from:
         deps = [cell_id(spec, dataclasses.replace(cell, method=m)) for m in info.derived_from]
-        return {"cell": cell.coords(), "derived_from": deps}
+        return {"scheme": ID_SCHEME, "cell": cell.coords(), "derived_from": deps}
     out = {
-        "cell": cell.coords(), "backend": ident["backend"], "backend_options": ident["backend_options"],
+        "scheme": ID_SCHEME, "cell": cell.coords(), "backend": ident["backend"], "backend_options": ident["backend_options"],
         "model": ident["model"], "data": ident["data"], "evaluation": ident["evaluation"],
         "tuning": _identity_of_tuning(spec, cell.method),
     }
@@ -295,7 +299,8 @@ class Plan:
 def plan(spec: "ExperimentSpec") -> Plan:
     """Cells, shared stages and the needs of each cell (see module docstring)."""
     ident = spec.identity()
-    base = {"backend": ident["backend"], "backend_options": ident["backend_options"], "model": ident["model"],
+    base = {"scheme": ID_SCHEME, "backend": ident["backend"], "backend_options": ident["backend_options"],
+            "model": ident["model"],
             "data": {k: v for k, v in ident["data"].items() if k not in ("proxy", "targets")}}
     stages: dict[str, Stage] = {}
 

@@ -95,12 +95,27 @@ def protocol_for(spec: "ExperimentSpec"):
     )
 
 
+#: ExperimentConfig fields that the spec's own fields set per cell; never through ``options``.
+RESERVED = {
+    "model": "model.name", "proxy": "data.proxy", "targets": "data.targets", "methods": "grid.methods",
+    "k": "grid.k", "shots": "grid.shots", "seeds": "grid.seeds", "kv_rule": "tuning.kv_rule",
+    "n_src": "proxy_tuning.n_src", "proxy_seed": "proxy_tuning.seed", "lr_grid": "tuning.lr_grid",
+    "method_lr_grids": "tuning.per_method", "train": "tuning", "proxy_train": "proxy_tuning", "data": "data",
+    "scorer": "discovery.scorer", "discovery_n": "discovery.n_examples", "eval_batch_size": "evaluation.batch_size",
+    "lr": "tuning.lr", "seed": "grid.seeds",
+    # choices across the runs of one experiment: every cell here is its own run
+    "order": "the sweep's cell order", "lr_selection": "tuning.lr_grid (each cell searches its own grid)",
+}
+
+
 def _split_options(options: dict[str, Any], classes: list[type], path: str) -> list[dict[str, Any]]:
-    """Distribute ``options`` over the dataclasses whose field they name; unknown keys are an error."""
+    """Distribute ``options`` over the dataclasses whose field they name; unknown or reserved keys are errors."""
     from circuitlab.experiments.spec import SpecError
 
     out: list[dict[str, Any]] = [{} for _ in classes]
     for key, value in options.items():
+        if key in RESERVED:
+            raise SpecError(f"{path}.{key}", f"set by the spec ({RESERVED[key]}), not through options.")
         for i, cls in enumerate(classes):
             if key in {f.name for f in dataclasses.fields(cls)}:
                 out[i][key] = tuple(value) if isinstance(value, list) else value
@@ -224,10 +239,7 @@ class CTSFTBackend:
         language = stage.language or stage.proxy or ""
         pool_a = protocol_for(spec).pools(language)[0]
         t0 = time.perf_counter()
-        dset = build_discovery_set(model, task, pool_a, disc.n_examples, seed=disc.seed,
-                                   max_pool=disc.max_pool or None, require_correct=disc.require_correct,
-                                   batch_size=spec.evaluation.batch_size,
-                                   max_length=spec.evaluation.max_length, progress=ctx.progress)
+        dset, fallback = discovery_set(model, task, pool_a, spec, ctx)
         examples = list(dset.examples)
         scorer = get_scorer(disc.scorer, **disc.options)
         growth = None
@@ -242,9 +254,12 @@ class CTSFTBackend:
                                        batch_size=disc.batch_size, max_length=scorer.config.max_length)
             scores = scorer.score(model, task, examples, mean=mean, seed=disc.seed, batch_size=disc.batch_size)
         scores.meta.setdefault("discovery_set", dset.to_dict())
+        if fallback:
+            scores.meta["discovery_fallback"] = fallback
         scores.save(ctx.work_dir / "scores.parquet")
         order = growth_order(scores, growth)
         return {"scores": "scores.parquet", "language": language, "n_examples": len(examples),
+                "discovery_labels": sorted(dset.per_label), "discovery_fallback": bool(fallback),
                 "discovery_pool_accuracy": dset.accuracy, "depth": disc.depth,
                 "growth_order": [[h.layer, h.head] for h in order] if growth is not None else None,
                 "seconds": time.perf_counter() - t0}
@@ -340,6 +355,44 @@ class CTSFTBackend:
             row[new] = row.get(old)
         row["branch"] = cell.method
         return CellResult(row, meta)
+
+
+def discovery_set(model, task, pool, spec: "ExperimentSpec", ctx: RunContext):
+    """M: ``discovery.n_examples`` label-balanced examples of ``pool`` that θ1 classifies correctly.
+
+    When θ1 gets too few examples of some label right, the set shrinks to the largest balanced size
+    available (at least 3 per label), else that label is left out, as
+    :func:`circuitlab.tuning.discover_scores` does; returns ``(set, fallback)`` where ``fallback``
+    says what was done (``None`` when nothing was). Fewer than 2 examples per label is an error.
+    """
+    from circuitlab.discovery import DiscoveryError, build_discovery_set
+
+    disc, ev = spec.discovery, spec.evaluation
+    kwargs = dict(seed=disc.seed, max_pool=disc.max_pool or None, require_correct=disc.require_correct,
+                  batch_size=ev.batch_size, max_length=ev.max_length, progress=ctx.progress)
+    try:
+        return build_discovery_set(model, task, pool, disc.n_examples, **kwargs), None
+    except DiscoveryError as exc:
+        first = exc
+    from circuitlab.evaluation import predict_logits
+
+    cands = list(pool)  # the candidates build_discovery_set classified (same seeded shuffle and cut)
+    if disc.max_pool:
+        import random
+
+        random.Random(disc.seed).shuffle(cands)
+        cands = cands[: disc.max_pool]
+    pred = predict_logits(model, task, cands, ev.batch_size, ev.max_length, progress=False).argmax(-1).tolist()
+    correct = {lab: sum(task.labels[p] == e.label == lab for e, p in zip(cands, pred)) for lab in task.labels}
+    labels = [lab for lab in task.labels if correct[lab] >= 3]
+    n = min(disc.n_examples, len(labels) * min(correct[lab] for lab in labels)) if labels else 0
+    if n < 2 * len(task.labels):
+        raise first
+    n -= n % len(labels)
+    ctx.logger.warning("discovery: %s -> using n=%d over labels %s instead", first, n, labels)
+    dset = build_discovery_set(model, task, pool, n, **{**kwargs, "labels": labels})
+    return dset, {"requested_n": disc.n_examples, "n": n, "labels": labels, "correct": correct,
+                  "reason": str(first)}
 
 
 def growth_order(scores, growth) -> list:

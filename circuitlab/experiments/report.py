@@ -387,6 +387,10 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
         f"{html.escape(str(host.get('hostname', '')))} ({host.get('cpu_count', '?')} CPUs)",
     ]
     parts.append("<div class='meta'>" + "<br>".join(info) + "</div>")
+    stray = len(set(run.read_cells()) - {c.id for c in p.cells})
+    if stray:
+        parts.append(f"<p class='meta'>{stray} committed cell(s) in cells/ belong to no cell of this spec (made "
+                     "before a --force change of spec, or by another circuitlab version); they are not shown.</p>")
     if n_done < n_total:
         parts.append(f"<p class='warn'>Partial run: {n_total - n_done} of {n_total} cells are not finished. Run the "
                      "same sweep command again to complete it, then `circuitlab report` to refresh this page.</p>")

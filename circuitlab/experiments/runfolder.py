@@ -44,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 
+from circuitlab.experiments.cells import ID_SCHEME
 from circuitlab.experiments.spec import ExperimentSpec, dump_toml, spec_from_dict
 
 MANIFEST_VERSION = 1
@@ -287,6 +288,13 @@ class RunFolder:
                     {"spec": manifest["spec"], "fingerprint": old_fp, "replaced": now()})
             else:
                 diff = spec_diff(manifest["spec"], spec.to_dict())
+                if not diff:
+                    raise RunFolderError(
+                        f"{self.path} was made by another version of circuitlab (id scheme "
+                        f"{manifest.get('id_scheme', 'unknown')}, this one uses {ID_SCHEME}) whose cell ids differ, "
+                        "although the spec is the same. Use another --out, or pass --force to continue in it (its "
+                        "finished cells will be computed again), or --overwrite to start over."
+                    )
                 lines = "\n".join(f"  {k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:20])
                 raise RunFolderError(
                     f"{self.path} holds a run of a different spec; these fields differ:\n{lines}\n"
@@ -295,13 +303,14 @@ class RunFolder:
                 )
             manifest["spec"] = spec.to_dict()
             manifest["fingerprint"] = spec.fingerprint()
+            manifest["id_scheme"] = ID_SCHEME
         else:
             status = "new"
             self.path.mkdir(parents=True, exist_ok=True)
             manifest = {
                 "circuitlab_run": MANIFEST_VERSION, "name": spec.name, "budget": spec.budget,
                 "created": now(), "started": None, "finished": None,
-                "spec": spec.to_dict(), "fingerprint": spec.fingerprint(), "sessions": [],
+                "spec": spec.to_dict(), "fingerprint": spec.fingerprint(), "id_scheme": ID_SCHEME, "sessions": [],
             }
         manifest["spec_source"] = spec_source or manifest.get("spec_source")
         for d in (self.cells_dir, self.stages_dir, self.artifacts_dir):

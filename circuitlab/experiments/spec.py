@@ -235,8 +235,10 @@ class ExperimentSpec:
         return _identity_of(self)
 
     def fingerprint(self) -> str:
-        """sha256 of :meth:`identity`: two specs with the same fingerprint produce the same results."""
-        return stable_hash(self.identity())
+        """sha256 of :meth:`identity` (and the id scheme): the same fingerprint means the same cells and results."""
+        from circuitlab.experiments.cells import ID_SCHEME
+
+        return stable_hash({"scheme": ID_SCHEME, **self.identity()})
 
     def replace(self, **changes: Any) -> "ExperimentSpec":
         """A copy with dotted-path changes applied and re-validated: ``spec.replace(**{"tuning.lr": 1e-4})``."""

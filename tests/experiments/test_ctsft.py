@@ -75,6 +75,9 @@ def test_cell_config_follows_the_spec(nusax_dir):
     bad = tiny_spec(nusax_dir, tuning={"options": {"bogus": 1}})
     with pytest.raises(SpecError, match="tuning.options.bogus"):
         experiment_config(bad, cells["circuit"])
+    reserved = tiny_spec(nusax_dir, tuning={"options": {"lr_selection": "first_seed"}})
+    with pytest.raises(SpecError, match="tuning.options.lr_selection: set by the spec"):
+        experiment_config(reserved, cells["circuit"])
 
 
 def test_xnli_protocol_keeps_validation_out_of_the_pools(xnli_dir):

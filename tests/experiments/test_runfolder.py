@@ -75,3 +75,13 @@ def test_versions_and_git_helpers():
     v = package_versions(["pandas", "surely-not-installed-pkg"])
     assert v["pandas"] and v["surely-not-installed-pkg"] is None
     assert "commit" in git_info()
+
+
+def test_a_folder_from_another_id_scheme_is_recognised(tmp_path, fake_spec):
+    out = tmp_path / "run"
+    run_sweep(fake_spec(), out, report=False)
+    m = json.loads((out / "manifest.json").read_text())
+    m["fingerprint"], m["id_scheme"] = "0" * 64, 0  # as if written by an older circuitlab
+    (out / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(RunFolderError, match="another version of circuitlab"):
+        run_sweep(fake_spec(), out, report=False)
