@@ -25,7 +25,7 @@ from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors
 
 _OUTPUTS = ("results.csv", "results.jsonl", "summary.csv", "summary.md", "before.json", "proxy.json", "config.json",
-            "scores.csv", "scores.csv.meta.json", "runs")
+            "scores.csv", "scores.csv.meta.json", "runs", "snapshots")
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,16 +52,50 @@ def _entries(m: TensorMask) -> list[tuple[str, tuple[slice, ...]]]:
     return [(m.key(b), m.index(b)) for b in m.blocks]
 
 
-class ModelSnapshot:
-    """A copy of a model's parameters (all of them, or a mask's elements only), restorable exactly."""
+class _DiskValues(Mapping):
+    """A read-only ``{name: tensor}`` backed by a safetensors file; each access reads one tensor."""
 
-    def __init__(self, values: dict[str, Tensor], mask: ParamMask | None):
+    def __init__(self, path: Path):
+        from safetensors import safe_open
+
+        self.path = path
+        with safe_open(str(path), framework="pt") as f:
+            self._keys = list(f.keys())
+
+    def __getitem__(self, key: str) -> Tensor:
+        from safetensors import safe_open
+
+        with safe_open(str(self.path), framework="pt") as f:
+            return f.get_tensor(key)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class ModelSnapshot:
+    """A copy of a model's parameters (all of them, or a mask's elements only), restorable exactly.
+
+    With ``path`` the copy is written to a safetensors file and read back one tensor at a time on
+    :meth:`restore`, so a full snapshot costs disk, not memory (1 GB for Gemma-3-270M).
+    """
+
+    def __init__(self, values: Mapping[str, Tensor], mask: ParamMask | None):
         self.values, self.mask = values, mask
 
     @classmethod
-    def take(cls, model, mask: ParamMask | None = None) -> "ModelSnapshot":
+    def take(cls, model, mask: ParamMask | None = None, path: str | Path | None = None) -> "ModelSnapshot":
         index = ModelIndex.build(model.hf_model, model.geometry.family)
         with torch.no_grad():
+            if mask is None and path is not None:
+                from safetensors.torch import save_file
+
+                path = Path(path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_file({n: p.detach().contiguous() for n, p in index.params.items()}, str(path))
+                return cls(_DiskValues(path), None)
             if mask is None:
                 return cls({n: p.detach().clone() for n, p in index.params.items()}, None)
             vals = {k: index.params[m.name].detach()[ix].clone() for m in mask.tensors.values() for k, ix in _entries(m)}
@@ -70,8 +105,8 @@ class ModelSnapshot:
     def restore(self, model) -> None:
         index = ModelIndex.build(model.hf_model, model.geometry.family)
         if self.mask is None:
-            for n, v in self.values.items():
-                index.params[n].copy_(v)
+            for n in self.values:
+                index.params[n].copy_(self.values[n])
             return
         for m in self.mask.tensors.values():
             for k, ix in _entries(m):

@@ -281,10 +281,12 @@ class Experiment:
                  f"at lr {m.get('lr')} (base {m.get('base_val_acc', float('nan')):.3f})")
         self.model = self.proxy.load()
         self.task = make_task(cfg.data.dataset, self.model.tokenizer)
-        self.snapshots["proxy"] = ModelSnapshot.take(self.model)
+        # Snapshots live on disk (read back one tensor at a time): a full copy in memory would be 1 GB each.
+        snap_dir = self.out / "snapshots"
+        self.snapshots["proxy"] = ModelSnapshot.take(self.model, path=snap_dir / "proxy.safetensors")
         if any(get_method(m).start == "base" for m in cfg.methods):
             base = load_model(cfg.model)
-            self.snapshots["base"] = ModelSnapshot.take(base)
+            self.snapshots["base"] = ModelSnapshot.take(base, path=snap_dir / "base.safetensors")
             del base
         self._evaluate_before()
         if any(get_method(m).needs_scores for m in cfg.methods) and self.heads is None:
@@ -350,6 +352,7 @@ class Experiment:
                      f"target={_f(row['target_acc'])} proxy {_f(row['proxy_acc_before'])}->{_f(row['proxy_acc_after'])} "
                      f"params {row['n_params_trainable']} ({_f(100 * (row['frac_params_trainable'] or 0), 3)} %) "
                      f"{row['wall_s']:.0f}s")
+        shutil.rmtree(self.out / "snapshots", ignore_errors=True)
         return self.write_tables()
 
     def run_one(self, run_id: str, target: str, method: str, seed: int) -> dict:

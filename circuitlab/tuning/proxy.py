@@ -144,8 +144,9 @@ def ensure_proxy(
 
     base_val = val_eval()
     grid = config.lr_grid or (config.train.lr,)
-    base = ModelSnapshot.take(model) if len(grid) > 1 else None
     tmp = final.with_name(final.name + f".tmp{os.getpid()}")
+    # The base weights on disk (not in memory) to restart each learning rate from them.
+    base = ModelSnapshot.take(model, path=tmp.with_name(tmp.name + ".base.safetensors")) if len(grid) > 1 else None
     candidates, best = [], None
     for lr in grid:
         if base is not None:
@@ -182,6 +183,8 @@ def ensure_proxy(
         "losses": best["losses"],
     }
     write_json(tmp / "proxy.json", info)
+    if base is not None:
+        base.values.path.unlink(missing_ok=True)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

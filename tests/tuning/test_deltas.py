@@ -89,3 +89,17 @@ def test_snapshot_of_a_mask_only(tiny_qwen2, examples):
         assert all(torch.equal(p, full.values[n]) for n, p in _state(tiny_qwen2).items())
     finally:
         full.restore(tiny_qwen2)
+
+
+def test_disk_snapshot_restores_exactly(tiny_qwen2, tmp_path):
+    snap = ModelSnapshot.take(tiny_qwen2, path=tmp_path / "s.safetensors")
+    mem = ModelSnapshot.take(tiny_qwen2)
+    assert (tmp_path / "s.safetensors").exists() and set(snap.values) == set(mem.values)
+    try:
+        with torch.no_grad():
+            for p in tiny_qwen2.hf_model.parameters():
+                p.mul_(2.0)
+        snap.restore(tiny_qwen2)
+        assert all(torch.equal(p, mem.values[n]) for n, p in _state(tiny_qwen2).items())
+    finally:
+        mem.restore(tiny_qwen2)
