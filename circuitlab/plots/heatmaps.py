@@ -76,19 +76,47 @@ def _axes(fig: go.Figure) -> None:
     fig.update_yaxes(title_text="layer", autorange="reversed", dtick=1, showgrid=False, ticks="", showline=False)
 
 
+def robust_limit(scores: pd.Series, quantile: float = 0.98) -> float | None:
+    """A symmetric colour limit: the ``quantile`` of |score| (NaN ignored); ``None`` if it is 0 or undefined."""
+    if not 0.0 < quantile <= 1.0:
+        raise ValueError(f"quantile must lie in (0, 1], got {quantile}.")
+    values = scores.abs().dropna()
+    if values.empty:
+        return None
+    limit = float(values.quantile(quantile))
+    return limit if limit > 0 else None
+
+
 def head_heatmap(
     scores_df: pd.DataFrame,
     selected: HeadSet | None = None,
     title: str | None = None,
     normalise: bool = False,
+    robust: bool | float = False,
 ) -> go.Figure:
     """Layer × head heatmap of one score table, diverging around 0, ``selected`` heads outlined.
 
     Hover shows layer, head, score and rank. ``normalise`` divides by max |score|
-    (for comparing scorers with different units).
+    (for comparing scorers with different units). ``robust`` (``True`` = 0.98, or a
+    quantile) clips the colour range to ±that quantile of |score|, so that one
+    extreme head does not wash out all the others; the values (hover, data) are
+    unchanged, and an annotation says how many heads lie beyond the range.
     """
     fig = go.Figure(_heatmap_trace(scores_df, normalise, colorscale=DIVERGING, zmid=0,
                                    colorbar=dict(title="score / max|score|" if normalise else "score")))
+    if robust:
+        scores = pd.Series([v for row in fig.data[0].z for v in row if v is not None], dtype=float)
+        limit = robust_limit(scores, 0.98 if robust is True else float(robust))
+        if limit is not None:
+            beyond = int((scores.abs() > limit).sum())
+            fig.update_traces(zmin=-limit, zmax=limit, zmid=None)
+            if beyond:
+                fig.add_annotation(
+                    text=f"colour range clipped at ±{limit:.3g}; {beyond} head(s) beyond (max |score| "
+                         f"{scores.abs().max():.3g})", name="clipped",
+                    xref="paper", yref="paper", x=0.0, y=-0.12, xanchor="left", yanchor="top", showarrow=False,
+                    font=dict(size=11),
+                )
     _outline(fig, selected)
     apply_style(fig)
     _axes(fig)

@@ -14,7 +14,8 @@ them, and the figure's record says so.
 
 Figures, by name:
 
-- ``heatmap__<model>__<method>__<language>``: layer × head scores, top-k outlined;
+- ``heatmap__<model>__<method>__<language>``: layer × head scores, top-k outlined (when one head's
+  |score| is over 10 times the 90th percentile, the colour range is clipped and the figure says so);
 - ``overlap_matrix__<model>__<method>`` and ``spearman_matrix__…``: every language
   pair (two or more languages of one model and method);
 - ``overlap_curves__<model>__<method>``: top-k Jaccard against k of every language
@@ -106,9 +107,12 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
     for (model, method, language), table in groups.items():
         kk = min(k, len(table))
         name = slug("heatmap", model, method, language)
-        out.add(name, head_heatmap(table, selected=top_k_heads(table, kk), title=f"{method} · {model} · {language}"),
+        clip = _has_outlier(table["score"])
+        out.add(name, head_heatmap(table, selected=top_k_heads(table, kk), title=f"{method} · {model} · {language}",
+                                   robust=clip),
                 kind="heatmap", model=model, method=method, language=language, k=kk,
-                averaged=averaged.get((model, method, language)))
+                averaged=averaged.get((model, method, language)), colour_range_clipped=clip,
+                top=[[h.layer, h.head] for h in top_k_heads(table, kk)])
     by_mm: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for (model, method, language), table in groups.items():
         by_mm.setdefault((model, method), {})[language] = table
@@ -157,6 +161,15 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
                     model_alignment_plot(cmp, title=f"{ma} vs {mb} by relative depth · {method} · {language}"),
                     kind="models", method=method, language=language, models=[ma, mb], spearman=cmp.spearman,
                     jaccard=cmp.jaccard, alignment=cmp.alignment)
+
+
+def _has_outlier(scores: pd.Series, ratio: float = 10.0) -> bool:
+    """Whether the largest |score| exceeds ``ratio`` times the 90th percentile of |score| (then heatmaps clip colour)."""
+    a = scores.abs().dropna()
+    if len(a) < 10:
+        return False
+    q = float(a.quantile(0.9))
+    return q > 0 and float(a.max()) > ratio * q
 
 
 def _grid_geometry(name: str, table: pd.DataFrame):

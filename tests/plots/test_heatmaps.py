@@ -1,5 +1,6 @@
 import math
 
+import pandas as pd
 import pytest
 
 from circuitlab.heads import HeadSet
@@ -69,3 +70,17 @@ def test_difference_heatmap(table_a, table_b):
 def test_difference_heatmap_blank_where_one_side_lacks_a_head(table_a, table_b):
     fig = difference_heatmap(table_a, table_b[table_b["layer"] == 0])
     assert fig.data[0].z[1] == (None, None, None) or all(v is None or math.isnan(v) for v in fig.data[0].z[1])
+
+
+def test_robust_colour_range_clips_an_outlier_but_keeps_values():
+    rows = [(l, h, float(v)) for l, row in enumerate([[1.0, -1.0, 0.5], [0.5, 1000.0, 0.0]]) for h, v in enumerate(row)]
+    df = pd.DataFrame(rows, columns=["layer", "head", "score"])
+    plain = head_heatmap(df)
+    assert plain.data[0].zmin is None and not plain.layout.annotations
+    fig = head_heatmap(df, robust=0.8)
+    hm = fig.data[0]
+    # |scores| = [1, 1, .5, .5, 1000, 0]: the 0.8 quantile (linear interpolation) is 1.0
+    assert (hm.zmin, hm.zmax) == (-1.0, 1.0)
+    assert hm.z[1][1] == 1000.0  # the data are not clipped
+    (note,) = fig.layout.annotations
+    assert "1 head(s) beyond" in note.text and "±1" in note.text

@@ -42,3 +42,12 @@ def test_cka_table_alone_gives_the_cka_figure():
     figs = standard_figures(cka=cka)
     assert list(figs.figures) == ["cka_by_layer"] and figs.notes["cka_by_layer"]["targets"] == ["ace", "jav"]
     assert list(figs.figures["cka_by_layer"].data[0].y) == [0.9, 0.5]
+
+
+def test_an_extreme_head_clips_the_heatmap_colour_range():
+    grid = [[0.1 * (i + 1) for i in range(4)] for _ in range(3)]
+    grid[2][3] = 500.0
+    figs = standard_figures(pd.DataFrame(rows(grid, model="m", method="d", language="ind")), k=2)
+    note = figs.notes["heatmap__m__d__ind"]
+    assert note["colour_range_clipped"] is True and note["top"][0] == [2, 3]
+    assert figs.figures["heatmap__m__d__ind"].data[0].zmax < 1
