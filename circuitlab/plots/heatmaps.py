@@ -93,6 +93,7 @@ def head_heatmap(
     title: str | None = None,
     normalise: bool = False,
     robust: bool | float = False,
+    zlimit: float | None = None,
 ) -> go.Figure:
     """Layer × head heatmap of one score table, diverging around 0, ``selected`` heads outlined.
 
@@ -101,12 +102,13 @@ def head_heatmap(
     quantile) clips the colour range to ±that quantile of |score|, so that one
     extreme head does not wash out all the others; the values (hover, data) are
     unchanged, and an annotation says how many heads lie beyond the range.
+    ``zlimit`` sets that symmetric limit explicitly (it overrides ``robust``).
     """
     fig = go.Figure(_heatmap_trace(scores_df, normalise, colorscale=DIVERGING, zmid=0,
                                    colorbar=dict(title="score / max|score|" if normalise else "score")))
-    if robust:
+    if robust or zlimit is not None:
         scores = pd.Series([v for row in fig.data[0].z for v in row if v is not None], dtype=float)
-        limit = robust_limit(scores, 0.98 if robust is True else float(robust))
+        limit = zlimit if zlimit is not None else robust_limit(scores, 0.98 if robust is True else float(robust))
         if limit is not None:
             beyond = int((scores.abs() > limit).sum())
             fig.update_traces(zmin=-limit, zmax=limit, zmid=None)

@@ -107,9 +107,10 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
     for (model, method, language), table in groups.items():
         kk = min(k, len(table))
         name = slug("heatmap", model, method, language)
-        clip = _has_outlier(table["score"])
+        limit = _outlier_limit(table["score"])
+        clip = limit is not None
         out.add(name, head_heatmap(table, selected=top_k_heads(table, kk), title=f"{method} · {model} · {language}",
-                                   robust=clip),
+                                   zlimit=limit),
                 kind="heatmap", model=model, method=method, language=language, k=kk,
                 averaged=averaged.get((model, method, language)), colour_range_clipped=clip,
                 top=[[h.layer, h.head] for h in top_k_heads(table, kk)])
@@ -163,13 +164,16 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
                     jaccard=cmp.jaccard, alignment=cmp.alignment)
 
 
-def _has_outlier(scores: pd.Series, ratio: float = 10.0) -> bool:
-    """Whether the largest |score| exceeds ``ratio`` times the 90th percentile of |score| (then heatmaps clip colour)."""
+def _outlier_limit(scores: pd.Series, ratio: float = 10.0) -> float | None:
+    """When some |score| exceeds ``ratio`` × the 90th percentile of |score|: the largest |score| that does not
+    (the colour limit of the heatmap); else ``None`` (no clipping)."""
     a = scores.abs().dropna()
     if len(a) < 10:
-        return False
+        return None
     q = float(a.quantile(0.9))
-    return q > 0 and float(a.max()) > ratio * q
+    if q <= 0 or float(a.max()) <= ratio * q:
+        return None
+    return float(a[a <= ratio * q].max())
 
 
 def _grid_geometry(name: str, table: pd.DataFrame):
