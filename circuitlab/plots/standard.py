@@ -122,6 +122,7 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
             out.skipped[slug("overlap_matrix", model, method)] = f"one language only ({list(tables)})"
             continue
         ref = reference if reference in tables else next(iter(tables))
+        tables = {ref: tables[ref], **{lang: t for lang, t in tables.items() if lang != ref}}  # reference first
         try:
             cmp = compare_languages(tables, k=min(k, *(len(t) for t in tables.values())), reference=ref,
                                     n_perm=n_perm, seed=seed)
