@@ -263,10 +263,15 @@ def build_figures(run: RunFolder, results: pd.DataFrame, p: Plan, methods: list[
                 selected = select_heads(HeadScores(df), k0, "top")
             except Exception:  # noqa: BLE001
                 selected = None
-        attempt(f"head_scores_{proxy}", f"Head scores on {proxy} (θ1)",
-                "Discovery scores of every attention head (layer × head) of the proxy checkpoint on the proxy "
-                f"language; outlined: the top-{k0:g} circuit." if k0 is not None else "Discovery scores.",
-                lambda df=df, selected=selected: plots.head_heatmap(df, selected=selected))
+        scorer = str(df["method"].iloc[0]) if "method" in df.columns and len(df) else "discovery"
+        n_nan = int(df["score"].isna().sum())
+        caption = ("Discovery scores of every attention head (layer × head) of the proxy checkpoint on the proxy "
+                   "language" + (f"; outlined: the top-{k0:g} circuit." if k0 is not None else "."))
+        if n_nan:
+            caption += f" {n_nan} head(s) have no score (NaN, blank): the scorer returned none for them."
+        attempt(f"head_scores_{proxy}", f"Head scores on {proxy} (θ1)", caption,
+                lambda df=df, selected=selected, scorer=scorer: plots.head_heatmap(
+                    df, selected=selected, title=f"{scorer} scores of θ1's heads on {proxy}"))
     by_proxy: dict[str, dict[str, pd.DataFrame]] = {}
     for (proxy, language), df in tables.items():
         by_proxy.setdefault(proxy, {})[language] = df

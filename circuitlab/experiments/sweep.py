@@ -94,6 +94,10 @@ class SweepSummary:
     results: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+class ExecutorError(ValueError):
+    """The executor cannot run here (Ray missing, cluster unreachable); the message says what to do."""
+
+
 # -- shared helpers -----------------------------------------------------------------------------
 
 
@@ -314,7 +318,8 @@ class RayExecutor:
         try:
             import ray
         except ImportError as exc:
-            raise RuntimeError("--executor ray needs Ray: pip install 'circuitlab[ray]' (or pip install ray).") from exc
+            raise ExecutorError("--executor ray needs Ray: pip install 'circuitlab[ray]' (or pip install ray), or "
+                                "use --executor sequential.") from exc
         started_here = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": progress}
@@ -323,7 +328,14 @@ class RayExecutor:
             elif self.num_cpus:
                 kwargs["num_cpus"] = self.num_cpus
             log.info("ray: connecting to %s", self.address or "a new local instance")
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ExecutorError(
+                    f"Cannot start or reach Ray ({self.address or 'local instance'}): {exc}. Check --address ('auto' "
+                    "on a node of a running cluster, 'ray://HEAD:10001' from outside it), or run without --address "
+                    "for a local instance."
+                ) from exc
             started_here = True
         try:
             self._run(ray, run, spec, p, cells, on_start, on_done, on_fail, log)
@@ -545,4 +557,4 @@ def export_score_tables(run: RunFolder, p: Plan) -> list[Path]:
     return written
 
 
-__all__ = ["Executor", "RayExecutor", "SequentialExecutor", "SweepSummary", "make_executor", "run_sweep"]
+__all__ = ["Executor", "ExecutorError", "RayExecutor", "SequentialExecutor", "SweepSummary", "make_executor", "run_sweep"]

@@ -50,3 +50,4 @@ def test_ray_failures_are_recorded_and_retried(tmp_path, fake_spec, local_ray):
     flag.unlink()
     s = run_sweep(spec, tmp_path / "run", report=False)
     assert s.n_run == 1 and s.status == "completed"
+
