@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast bench
+.PHONY: setup demo test test-fast test-acceptance bench
 
 setup:
 	@bash scripts/setup.sh
@@ -16,7 +16,11 @@ test: setup
 	$(PY) -m pytest tests
 
 test-fast: setup
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow and not acceptance"
+
+# The whole demo from a fresh clone, offline (15-30 min on 2 cores); kept out of `make test`/CI for time.
+test-acceptance: setup
+	$(PY) -m pytest tests -m acceptance
 
 bench: setup
 	$(PY) bench/bench_evaluate.py
