@@ -301,8 +301,8 @@ class CTSFTBackend:
                 path = p.path / p.summary["checkpoint"]
                 info = json.loads((path / "proxy.json").read_text())
                 exp.proxy = ProxyCheckpoint(path, p.summary["key"], info)
-            else:
-                exp.model = self._load(spec, spec.model.name)
+            else:  # only base-model cells (direct): no θ1 in this sweep
+                exp.model = ctx.cache.pop("base_model", None) or self._load(spec, spec.model.name)
                 exp.proxy = ProxyCheckpoint(Path(""), "", {})
             exp.task = self._task(spec, exp.model)
             ctx.cache[key] = exp
