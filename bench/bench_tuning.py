@@ -68,7 +68,7 @@ def worker(args: argparse.Namespace) -> dict:
     from circuitlab.tasks import Batch, make_task
     from circuitlab.tuning import TrainConfig, build_tuner, get_method
     from circuitlab.tuning.methods import choose_heads
-    from circuitlab.tuning.memory import selective_recompute
+    from circuitlab.tuning.memory import release_memory, selective_recompute
     from circuitlab.tuning.trainer import _lr_lambda, make_optimizer, training_step
 
     torch.manual_seed(0)
@@ -98,6 +98,7 @@ def worker(args: argparse.Namespace) -> dict:
     batch = Batch(ids, torch.ones_like(ids), torch.full((args.batch,), args.length - 1),
                   torch.randint(0, task.n_labels, (args.batch,), generator=gen))
     model.bridge.eval()
+    release_memory()  # as train() does: loading garbage is not part of a step
     with torch.enable_grad(), selective_recompute(model, recompute == "selective"):
         t = time.perf_counter()
         training_step(model, task, batch, params, optimizer, scheduler, config.max_grad_norm)

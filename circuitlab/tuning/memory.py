@@ -11,9 +11,9 @@ attention, softmax probabilities.
 
 :func:`selective_recompute` wraps every transformer block's forward in PyTorch's
 *selective activation checkpointing* (``torch.utils.checkpoint`` with
-``create_selective_checkpoint_contexts``): the outputs of matrix products
-(``mm``/``addmm``/``bmm``) are stored as usual, everything else is recomputed
-from them during backward. Recomputing elementwise ops costs a few percent of a
+``create_selective_checkpoint_contexts``): the outputs of the weight matrix
+products (``mm``/``addmm``) are stored as usual, everything else (including the
+small attention ``bmm``s) is recomputed from them during backward. Recomputing elementwise ops costs a few percent of a
 step; the stored activations shrink by about half. Gradients are the same
 function of the same inputs (recomputed values are bit-identical on CPU).
 
@@ -31,12 +31,10 @@ import torch
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
 _aten = torch.ops.aten
-#: Operations whose outputs are stored; everything else inside a block is recomputed in backward.
-SAVED_OPS = frozenset({
-    _aten.mm.default, _aten.addmm.default, _aten.bmm.default, _aten.baddbmm.default,
-    _aten._scaled_dot_product_flash_attention.default, _aten._scaled_dot_product_efficient_attention.default,
-    _aten._scaled_dot_product_flash_attention_for_cpu.default,
-})
+#: Operations whose outputs are stored; everything else inside a block is recomputed in backward. The
+#: attention products (``bmm``: scores and probabilities x values) are recomputed too: they are small
+#: matmuls (batch x heads x T x T x d_head) whose outputs are as large as the projections'.
+SAVED_OPS = frozenset({_aten.mm.default, _aten.addmm.default})
 
 
 def _policy(ctx, op, *args, **kwargs) -> CheckpointPolicy:
@@ -77,3 +75,19 @@ def selective_recompute(model, enabled: bool = True) -> Iterator[None]:
     finally:
         for block in blocks:
             block.__dict__.pop("forward", None)
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Loading a model leaves freed buffers in the allocator's heap; trimming before training keeps
+    them out of the process's resident memory for the rest of the run.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from circuitlab.data.types import Example
 from circuitlab.tasks import ClassificationTask, label_logits
-from circuitlab.tuning.memory import selective_recompute
+from circuitlab.tuning.memory import release_memory, selective_recompute
 
 
 def _opt(default, help: str):
@@ -282,6 +282,7 @@ def _train_installed(model, task, examples, tuner, trainables, config, ckpt_dir,
         return _save_checkpoint(ckpt_dir, step, trainables, optimizer, scheduler, losses, lrs, config, tuner)
 
     model.bridge.eval()
+    release_memory()
     n_trainable = sum(p.numel() for p in params)
     step_s: list[float] = []
     t0 = time.perf_counter()
