@@ -35,7 +35,7 @@ def _ranks(df: pd.DataFrame, scores: pd.Series) -> pd.Series:
     """The table's ``rank`` column, or ranks computed from the scores (1 = highest)."""
     if "rank" in df.columns:
         return df.set_index(HEAD_KEY)["rank"].reindex(scores.index)
-    return scores.rank(ascending=False, method="min").astype(int)
+    return scores.rank(ascending=False, method="min")  # NaN scores have no rank
 
 
 def _z_list(z: np.ndarray) -> list[list[float | None]]:
@@ -56,6 +56,34 @@ def _outline(fig: go.Figure, selected: HeadSet | None, row: int | None = None, c
             line=dict(color=OUTLINE_COLOR, width=2.5), fillcolor="rgba(0,0,0,0)", opacity=1, layer="above", name=str(h),
             row=row, col=col,
         )
+
+
+MISSING_COLOR = "#bdbdbd"
+
+
+def _missing(fig: go.Figure, z: list[list[float | None]], heads: list[int], layers: list[int],
+             row: int | None = None, col: int | None = None) -> int:
+    """Grey out cells whose score is NaN (otherwise they would look like a white, zero score); return their count.
+
+    A second heatmap trace, ``"no score"``, is drawn on top of the NaN cells only.
+    """
+    mask = [[1.0 if v is None else None for v in r] for r in z]
+    n = sum(v is not None for r in mask for v in r)
+    if n:
+        fig.add_trace(
+            go.Heatmap(x=heads, y=layers, z=mask, colorscale=[[0, MISSING_COLOR], [1, MISSING_COLOR]], showscale=False,
+                       xgap=1, ygap=1, name="no score", hovertemplate="layer %{y}, head %{x}<br>no score (NaN)<extra></extra>"),
+            row=row, col=col,
+        )
+    return n
+
+
+def _note(fig: go.Figure, text: str, name: str) -> None:
+    """A small note under the plot (the bottom margin grows to hold it)."""
+    k = sum(1 for a in fig.layout.annotations if a.name in ("clipped", "missing"))
+    fig.add_annotation(text=text, name=name, xref="paper", yref="paper", x=0.0, y=-0.1 - 0.05 * k, xanchor="left",
+                       yanchor="top", showarrow=False, font=dict(size=11))
+    fig.update_layout(margin=dict(b=80 + 22 * (k + 1)))
 
 
 def _heatmap_trace(df: pd.DataFrame, normalise: bool = False, **kwargs: object) -> go.Heatmap:
@@ -106,21 +134,21 @@ def head_heatmap(
     """
     fig = go.Figure(_heatmap_trace(scores_df, normalise, colorscale=DIVERGING, zmid=0,
                                    colorbar=dict(title="score / max|score|" if normalise else "score")))
+    main = fig.data[0]
+    apply_style(fig)
     if robust or zlimit is not None:
-        scores = pd.Series([v for row in fig.data[0].z for v in row if v is not None], dtype=float)
+        scores = pd.Series([v for row in main.z for v in row if v is not None], dtype=float)
         limit = zlimit if zlimit is not None else robust_limit(scores, 0.98 if robust is True else float(robust))
         if limit is not None:
             beyond = int((scores.abs() > limit).sum())
-            fig.update_traces(zmin=-limit, zmax=limit, zmid=None)
+            fig.update_traces(zmin=-limit, zmax=limit, zmid=None, selector=0)
             if beyond:
-                fig.add_annotation(
-                    text=f"colour range clipped at ±{limit:.3g}; {beyond} head(s) beyond (max |score| "
-                         f"{scores.abs().max():.3g})", name="clipped",
-                    xref="paper", yref="paper", x=0.0, y=-0.12, xanchor="left", yanchor="top", showarrow=False,
-                    font=dict(size=11),
-                )
+                _note(fig, f"colour range clipped at ±{limit:.3g}; {beyond} head(s) beyond "
+                           f"(max |score| {scores.abs().max():.3g})", "clipped")
+    missing = _missing(fig, main.z, list(main.x), list(main.y))
+    if missing:
+        _note(fig, f"grey: {missing} head(s) without a score (NaN)", "missing")
     _outline(fig, selected)
-    apply_style(fig)
     _axes(fig)
     fig.update_layout(title_text=title if title is not None else describe(scores_df))
     return fig
@@ -139,7 +167,9 @@ def side_by_side(
         raise ValueError(f"side_by_side needs two labels and two selections, got {list(labels)} and {len(selected)}.")
     fig = make_subplots(rows=1, cols=2, subplot_titles=list(labels), shared_yaxes=True, horizontal_spacing=0.05)
     for col, (df, label, sel) in enumerate(zip((df_a, df_b), labels, selected), start=1):
-        fig.add_trace(_heatmap_trace(df, normalise, coloraxis="coloraxis", name=label), row=1, col=col)
+        trace = _heatmap_trace(df, normalise, coloraxis="coloraxis", name=label)
+        fig.add_trace(trace, row=1, col=col)
+        _missing(fig, trace.z, list(trace.x), list(trace.y), row=1, col=col)
         _outline(fig, sel, row=1, col=col)
     apply_style(fig)
     _axes(fig)
@@ -157,8 +187,12 @@ def difference_heatmap(
     labels: Sequence[str] = ("A", "B"),
     title: str | None = None,
     normalise: bool = False,
+    zlimit: float | None = None,
 ) -> go.Figure:
-    """Heatmap of ``score_a − score_b`` per head (diverging around 0); heads missing in either are blank."""
+    """Heatmap of ``score_a − score_b`` per head (diverging around 0); heads missing or NaN in either are grey.
+
+    ``zlimit`` clips the colour range to ±``zlimit`` (values unchanged; a note says how many lie beyond).
+    """
     sa, sb = head_scores(df_a, "first head-score table"), head_scores(df_b, "second head-score table")
     if normalise:
         sa, sb = sa / (sa.abs().max() or 1.0), sb / (sb.abs().max() or 1.0)
@@ -178,6 +212,15 @@ def difference_heatmap(
         )
     )
     apply_style(fig)
+    if zlimit is not None:
+        finite = pd.Series(z.ravel()).dropna()
+        fig.update_traces(zmin=-zlimit, zmax=zlimit, zmid=None, selector=0)
+        beyond = int((finite.abs() > zlimit).sum())
+        if beyond:
+            _note(fig, f"colour range clipped at ±{zlimit:.3g}; {beyond} head(s) beyond", "clipped")
+    missing = _missing(fig, _z_list(z), heads, layers)
+    if missing:
+        _note(fig, f"grey: {missing} head(s) without a score in one of the tables (NaN)", "missing")
     _axes(fig)
     fig.update_layout(title_text=title if title is not None else f"{labels[0]} − {labels[1]}")
     return fig

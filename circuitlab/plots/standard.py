@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from circuitlab.analysis._tables import HEAD_KEY, require_columns
+from circuitlab.analysis._tables import HEAD_KEY, head_scores, require_columns
 from circuitlab.analysis.align import compare_models
 from circuitlab.analysis.languages import compare_languages
 from circuitlab.analysis.overlap import top_k_heads
@@ -113,6 +113,7 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
                                    zlimit=limit),
                 kind="heatmap", model=model, method=method, language=language, k=kk,
                 averaged=averaged.get((model, method, language)), colour_range_clipped=clip,
+                n_nan=int(table["score"].isna().sum()),
                 top=[[h.layer, h.head] for h in top_k_heads(table, kk)])
     by_mm: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for (model, method, language), table in groups.items():
@@ -145,7 +146,8 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
                 continue
             out.add(slug("difference", model, method, f"{ref}_vs_{language}"),
                     difference_heatmap(tables[ref], table, labels=(ref, language),
-                                       title=f"{ref} − {language} · {method} · {model}"),
+                                       title=f"{ref} − {language} · {method} · {model}",
+                                       zlimit=_outlier_limit(head_scores(tables[ref]).sub(head_scores(table)))),
                     kind="difference", model=model, method=method, languages=[ref, language])
     by_ml: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for (model, method, language), table in groups.items():

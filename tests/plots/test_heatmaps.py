@@ -84,3 +84,18 @@ def test_robust_colour_range_clips_an_outlier_but_keeps_values():
     assert hm.z[1][1] == 1000.0  # the data are not clipped
     (note,) = fig.layout.annotations
     assert "1 head(s) beyond" in note.text and "±1" in note.text
+
+
+def test_nan_scores_are_grey_not_white():
+    rows = [(0, 0, 1.0), (0, 1, float("nan")), (1, 0, 0.0), (1, 1, -1.0)]
+    df = pd.DataFrame(rows, columns=["layer", "head", "score"])
+    fig = head_heatmap(df)
+    main, missing = fig.data
+    assert main.z[0][1] is None and main.z[1][0] == 0.0  # a zero stays a (white) zero
+    assert missing.name == "no score" and [list(r) for r in missing.z] == [[None, 1.0], [None, None]]
+    assert "1 head(s) without a score" in fig.layout.annotations[0].text
+    other = df.assign(score=[0.5, 0.5, 0.5, 0.5])
+    diff = difference_heatmap(df, other)
+    assert [list(r) for r in diff.data[1].z] == [[None, 1.0], [None, None]]
+    sbs = side_by_side(df, other)
+    assert [t.name for t in sbs.data] == ["A", "no score", "B"]
