@@ -39,14 +39,15 @@ def _rel(err: torch.Tensor, scale: torch.Tensor) -> float:
     return float(err.abs().max() / scale.abs().max().clamp_min(1e-12))
 
 
+@pytest.mark.parametrize("norm_rule", ["difference", "frozen"])
 @pytest.mark.parametrize("padding_side", ["right", "left"])
-def test_beta_plus_gamma_is_the_clean_activation_at_every_layer(tiny_model, mixed_examples, padding_side):
+def test_beta_plus_gamma_is_the_clean_activation_at_every_layer(tiny_model, mixed_examples, padding_side, norm_rule):
     task, batch, clean, mu, sources = _setup(tiny_model, mixed_examples, padding_side)
     assert batch.attention_mask.sum(1).unique().numel() > 3  # really different lengths, really padded
     spec = build_spec(tiny_model.hf_model)
     record: dict = {}
     logits = propagate(spec, clean, mu, sources, label_token_ids=task.label_token_ids, checked=True,
-                       record=record, stream_chunk=5)
+                       record=record, stream_chunk=5, norm_rule=norm_rule)
     n = spec.n_layers
     real = batch.attention_mask.bool()
     rows = torch.arange(len(batch))
@@ -71,7 +72,8 @@ def test_beta_plus_gamma_is_the_clean_activation_at_every_layer(tiny_model, mixe
     assert _rel(logits.total - ref_logits, ref_logits) < 1e-5
     assert _rel(logits.beta + logits.gamma - logits.total, ref_logits) < 1e-5
     # The fast path (γ implicit, other chunking) gives the same β.
-    fast = propagate(spec, clean, mu, sources, label_token_ids=task.label_token_ids, stream_chunk=7)
+    fast = propagate(spec, clean, mu, sources, label_token_ids=task.label_token_ids, stream_chunk=7,
+                     norm_rule=norm_rule)
     assert fast.gamma is None
     torch.testing.assert_close(fast.beta, logits.beta, rtol=1e-5, atol=1e-6)
 
@@ -96,7 +98,8 @@ def test_padding_side_does_not_change_the_logit_split(tiny_qwen2, mixed_examples
     ],
 )
 def test_the_exactness_check_catches_a_wrong_rule(monkeypatch, tiny_gpt2, mixed_examples, rule, broken):
-    """The check above can fail: an inconsistent rule breaks β + γ = total (GPT-2: biases and GELU)."""
+    """The check above can fail: an inconsistent rule breaks β + γ = total (GPT-2: LayerNorm biases, which only
+    the frozen norm rule shares, and GELU)."""
     model = tiny_gpt2
     task, batch, clean, mu, sources = _setup(model, mixed_examples, "right")
     spec = build_spec(model.hf_model)
@@ -105,7 +108,25 @@ def test_the_exactness_check_catches_a_wrong_rule(monkeypatch, tiny_gpt2, mixed_
         monkeypatch.setattr(rules, rule, lambda x, bias: original(x, None) if bias is None else broken(x, bias))
     else:
         monkeypatch.setattr(rules, rule, broken)
-    logits = propagate(spec, clean, mu, sources, label_token_ids=task.label_token_ids, checked=True)
+    logits = propagate(spec, clean, mu, sources, label_token_ids=task.label_token_ids, checked=True,
+                       norm_rule="frozen" if rule == "add_bias" else "difference")
+    assert _rel(logits.beta + logits.gamma - logits.total, logits.total) > 1e-3
+
+
+def test_the_exactness_check_catches_a_wrong_product_rule(monkeypatch, tiny_qwen2, mixed_examples):
+    """A γ-form inconsistent with the β-form (here: γ' = x_γ ∘ y_γ) breaks β + γ = total."""
+    task, batch, clean, mu, sources = _setup(tiny_qwen2, mixed_examples, "right")
+    original = rules.product
+
+    def broken(x, y, op=torch.mul):
+        out = original(x, y, op)
+        if x.gamma is not None:
+            out.gamma = op(x.gamma, y.gamma)
+        return out
+
+    monkeypatch.setattr(rules, "product", broken)
+    logits = propagate(build_spec(tiny_qwen2.hf_model), clean, mu, sources, label_token_ids=task.label_token_ids,
+                       checked=True)
     assert _rel(logits.beta + logits.gamma - logits.total, logits.total) > 1e-3
 
 

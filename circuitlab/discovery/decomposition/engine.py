@@ -35,7 +35,9 @@ from torch import Tensor
 
 from circuitlab.discovery.decomposition import rules
 from circuitlab.discovery.decomposition.rules import Parts
-from circuitlab.discovery.decomposition.spec import AttentionSpec, DecompositionSpec, LayerSpec, NormSpec
+from circuitlab.discovery.decomposition.spec import (
+    AttentionSpec, DecompositionSpec, LayerSpec, NormRule, NormSpec,
+)
 from circuitlab.discovery.runs import CleanPass
 from circuitlab.heads import Head
 
@@ -70,19 +72,20 @@ def _heads(x: Parts, n: int, d_head: int) -> Parts:
 
 
 def attention_part(
-    layer: LayerSpec, x: Parts, mask: Tensor, rope: tuple[Tensor, Tensor] | None, query_pos: Tensor | None
+    layer: LayerSpec, x: Parts, mask: Tensor, rope: tuple[Tensor, Tensor] | None, query_pos: Tensor | None,
+    norm_rule: NormRule = "difference",
 ) -> Parts:
     """ln1 -> q, k, v -> [QK-norm] -> [RoPE] -> attention: the split ``z`` ``[..., B, Tq, H, d_head]``."""
     a: AttentionSpec = layer.attn
-    h = layer.ln1(x).as_gamma()  # the attention rule needs only the γ-parts of q, k, v
+    h = layer.ln1(x, norm_rule)
     hq = h if query_pos is None else _rows_parts(h, query_pos, 3)
     q = _heads(rules.linear(hq, a.q_weight, a.q_bias), a.n_heads, a.d_head)
     k = _heads(rules.linear(h, a.k_weight, a.k_bias), a.n_kv_heads, a.d_head)
     v = _heads(rules.linear(h, a.v_weight, a.v_bias), a.n_kv_heads, a.d_head)
     if a.q_norm is not None:
-        q = a.q_norm(q)
+        q = a.q_norm(q, norm_rule)
     if a.k_norm is not None:
-        k = a.k_norm(k)
+        k = a.k_norm(k, norm_rule)
     if a.rotary:
         if rope is None:
             raise RuntimeError("This layer uses RoPE but the model passed no position_embeddings to it.")
@@ -96,27 +99,27 @@ def attention_part(
     if query_pos is not None:
         idx = torch.arange(query_pos.shape[0], device=mask.device)
         mask = mask[idx, :, query_pos][:, :, None]
-    return rules.attention(q, k, v, mask, a.scaling, a.softcap).as_beta()
+    return rules.attention(q, k, v, mask, a.scaling, a.softcap)
 
 
-def rest_of_layer(layer: LayerSpec, x: Parts, z: Parts) -> Parts:
+def rest_of_layer(layer: LayerSpec, x: Parts, z: Parts, norm_rule: NormRule = "difference") -> Parts:
     """o_proj -> [post-attn norm] -> +x -> ln2 -> MLP -> [post-MLP norm] -> +: the residual after the block."""
     a = layer.attn
     attn_out = rules.linear(z.map(lambda t: t.flatten(-2)), a.o_weight, a.o_bias)
     if layer.post_attn_norm is not None:
-        attn_out = layer.post_attn_norm(attn_out)
+        attn_out = layer.post_attn_norm(attn_out, norm_rule)
     mid = x + attn_out
-    m = layer.mlp(layer.ln2(mid).as_gamma()).as_beta()  # the MLP rules need only γ inside the block
+    m = layer.mlp(layer.ln2(mid, norm_rule))
     if layer.post_mlp_norm is not None:
-        m = layer.post_mlp_norm(m)
+        m = layer.post_mlp_norm(m, norm_rule)
     return mid + m
 
 
 def _norm_logits(
-    spec: DecompositionSpec, x: Parts, token_ids: Sequence[int]
+    spec: DecompositionSpec, x: Parts, token_ids: Sequence[int], norm_rule: NormRule = "difference"
 ) -> Parts:
     norm: NormSpec = spec.final_norm
-    x = norm(x)
+    x = norm(x, norm_rule)
     idx = torch.tensor(list(token_ids), device=spec.unembed_weight.device)
     bias = None if spec.unembed_bias is None else spec.unembed_bias[idx]
     logits = rules.linear(x, spec.unembed_weight[idx], bias)
@@ -139,6 +142,7 @@ def propagate(
     stream_chunk: int = 32,
     checked: bool = False,
     record: dict | None = None,
+    norm_rule: NormRule = "difference",
 ) -> Parts | None:
     """Decompose the forward pass of ``clean.batch`` with one β stream per source head.
 
@@ -155,6 +159,8 @@ def propagate(
         stream_chunk: streams processed together (memory vs. the cost of recomputing the total).
         checked: also propagate γ explicitly with the γ-forms of the rules (tests).
         record: if a dict, filled with ``{layer: {"resid": Parts, "z": Parts}}`` (tests; memory-hungry).
+        norm_rule: ``"difference"`` (each norm split by finite difference, default) or ``"frozen"`` (CD-T's
+            total statistics); see :mod:`circuitlab.discovery.decomposition.rules`.
 
     Returns:
         The split label logits (``total [B, n_labels]``, ``beta [S, B, n_labels]`` in ``sources`` order), or
@@ -187,7 +193,7 @@ def propagate(
         z_total = None
         for sl in chunks:
             xc = _select(x, sl)
-            zc = attention_part(layer, xc, call.mask, call.rope, qpos)
+            zc = attention_part(layer, xc, call.mask, call.rope, qpos, norm_rule)
             z_total = zc.total
             if sl.stop > sl.start:
                 if on_z is not None:
@@ -197,7 +203,7 @@ def propagate(
             if stop_here:
                 continue
             if sl.stop > sl.start:
-                outs.append(rest_of_layer(layer, _rows_parts(xc, qpos, 3) if final else xc, zc))
+                outs.append(rest_of_layer(layer, _rows_parts(xc, qpos, 3) if final else xc, zc, norm_rule))
         if stop_here:
             break
         assert z_total is not None
@@ -213,7 +219,7 @@ def propagate(
             zc = Parts(z_total, beta_z, (z_total - beta_z) if checked else None)
             zeros = x_in.new_zeros((len(part), *x_in.shape))
             xc = Parts(x_in, zeros, x_in.expand_as(zeros).clone() if checked else None)
-            outs.append(rest_of_layer(layer, xc, zc))
+            outs.append(rest_of_layer(layer, xc, zc, norm_rule))
             if record is not None:
                 z_rec.append(zc)
         ids += new
@@ -223,6 +229,6 @@ def propagate(
             record[layer_idx] = {"resid": x, "z": _cat(z_rec) if z_rec else None}
     if stop_layer is not None:
         return None
-    logits = _norm_logits(spec, x.map(lambda t: t.squeeze(-2)), label_token_ids)  # type: ignore[arg-type]
+    logits = _norm_logits(spec, x.map(lambda t: t.squeeze(-2)), label_token_ids, norm_rule)  # type: ignore[arg-type]
     order = torch.tensor(ids, device=logits.beta.device).argsort()
     return Parts(logits.total, logits.beta[order], None if logits.gamma is None else logits.gamma[order])

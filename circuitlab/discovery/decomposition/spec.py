@@ -21,10 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from circuitlab.discovery.decomposition import rules
 from circuitlab.discovery.decomposition.rules import Parts
+
+NormRule = Literal["difference", "frozen"]
+NORM_RULES: tuple[str, ...] = ("difference", "frozen")
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,19 @@ class NormSpec:
     bias: Tensor | None
     eps: float
 
-    def __call__(self, x: Parts) -> Parts:
+    def own(self, t: Tensor) -> Tensor:
+        """The norm of ``t`` with ``t``'s own statistics (the model's computation)."""
+        if self.kind == "rms":
+            out = t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + self.eps)
+            return out if self.weight is None else out * self.weight
+        return F.layer_norm(t, t.shape[-1:], self.weight, self.bias, self.eps)
+
+    def __call__(self, x: Parts, rule: NormRule = "difference") -> Parts:
+        """Split the norm's output: by finite difference (default) or with frozen total statistics."""
+        if rule == "difference":
+            return rules.elementwise(x, self.own)
+        if rule != "frozen":
+            raise ValueError(f"Unknown norm rule {rule!r}; use 'difference' or 'frozen'.")
         if self.kind == "rms":
             return rules.rms_norm(x, self.weight, self.eps)
         return rules.layer_norm(x, self.weight, self.bias, self.eps)

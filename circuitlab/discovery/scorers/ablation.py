@@ -25,8 +25,8 @@ How it is made fast (all exact)
   blocks ``L..`` are run on the clean residual that entered block ``L``, with the masks
   and RoPE tables of the clean pass (:func:`circuitlab.discovery.runs.run_blocks`).
 - **Label rows only**: the forward stops at the final norm, at the prediction position,
-  and multiplies by the label rows of the unembedding. A head target stops at the
-  deepest target head's ``hook_z``.
+  and multiplies by the label rows of the unembedding; the last block's MLP runs at the
+  prediction position only. A head target stops at the deepest target head's ``hook_z``.
 
 ``freeze_norms=True`` holds every normalisation's scale (``hook_scale``) at its clean
 value during the ablated pass; the result is then the exact effect in the model
@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from circuitlab.discovery.errors import DiscoveryError
 from circuitlab.discovery.mean import pool_z
-from circuitlab.discovery.runs import CleanPass, StopForward, clean_pass, run_blocks
+from circuitlab.discovery.runs import CleanPass, StopForward, clean_pass, last_block_mlp_at, run_blocks
 from circuitlab.discovery.scorers import register_scorer
 from circuitlab.discovery.scorers.base import Scorer, ScorerConfig, ScoringRun
 from circuitlab.discovery.targets import HeadTarget, head_projection, position_mask
@@ -167,6 +167,7 @@ class _AblationScorer(Scorer):
                                 effect = self._head_effect(model, clean, layer, hidden, hooks, target_names, base,
                                                            mu, mask, r, b)
                             else:
+                                hooks.append(last_block_mlp_at(g.n_layers - 1, batch.last_pos, r))
                                 with model.bridge.hooks(fwd_hooks=hooks):
                                     final = run_blocks(model, clean, layer, hidden)
                                 logits = logits_from_residual(model.hf_model, run.task, final)

@@ -11,8 +11,9 @@ Details
 -------
 - The gradient is taken with respect to every layer's ``hook_z`` *in the same graph*
   (no detaching in between), so it includes every path through later heads.
-- Parameters are frozen during the pass (no parameter gradients are computed), and the
-  forward stops at the final norm, using only the label rows of the unembedding.
+- Parameters are frozen during the pass (no parameter gradients are computed), the
+  forward stops at the final norm, using only the label rows of the unembedding, and the
+  last block's MLP runs at the prediction position only.
 - The product is summed over ``d_head`` and the real (non-padding) positions, then
   averaged over the discovery set; the metric is the target's
   (:mod:`circuitlab.discovery.targets`; for head targets the direction ``z_t − μ_t`` is
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from circuitlab.discovery.runs import StopForward, frozen_parameters
+from circuitlab.discovery.runs import StopForward, frozen_parameters, last_block_mlp_at
 from circuitlab.discovery.scorers import register_scorer
 from circuitlab.discovery.scorers.base import Scorer, ScorerConfig, ScoringRun
 from circuitlab.discovery.targets import HeadTarget, head_projection, position_mask
@@ -94,6 +95,7 @@ class AttributionScorer(Scorer):
             hooks += [(name, lambda s, hook: s.detach()) for name in scale_names]
             if not head_target:
                 hooks.append(("ln_final.hook_out", final))
+                hooks.append(last_block_mlp_at(g.n_layers - 1, batch.last_pos))
             with frozen_parameters(model.hf_model), torch.enable_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the Bridge warns when a hook edits hook_scale
                 with bridge.hooks(fwd_hooks=hooks):

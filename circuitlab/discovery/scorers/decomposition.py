@@ -31,6 +31,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from circuitlab.discovery.decomposition import Parts, build_spec, propagate
+from circuitlab.discovery.decomposition.spec import NORM_RULES
+from circuitlab.discovery.errors import DiscoveryError
 from circuitlab.discovery.runs import clean_pass
 from circuitlab.discovery.scorers import register_scorer
 from circuitlab.discovery.scorers.base import Scorer, ScorerConfig, ScoringRun
@@ -47,10 +49,14 @@ class DecompositionConfig(ScorerConfig):
             recomputed once per chunk). ``None``: as many as fit ``chunk_mb``.
         chunk_mb: with ``stream_chunk=None``, the size (MiB) allowed for one intermediate activation of a chunk
             (the widest is the MLP's hidden layer, ``streams x batch x positions x d_mlp`` floats).
+        norm_rule: how norms split: ``"difference"`` (finite difference, default: stable on Gemma-3's
+            post-norms) or ``"frozen"`` (CD-T's total statistics); see
+            :mod:`circuitlab.discovery.decomposition.rules`.
     """
 
     stream_chunk: int | None = None
     chunk_mb: int = 192
+    norm_rule: str = "difference"
 
 
 class _DecompositionScorer(Scorer):
@@ -72,6 +78,8 @@ class _DecompositionScorer(Scorer):
         acc = torch.zeros(len(sources), dtype=torch.float64)
         start = min(s.layer for s in sources)
         cfg: DecompositionConfig = self.config  # type: ignore[assignment]
+        if cfg.norm_rule not in NORM_RULES:
+            raise DiscoveryError(f"Unknown norm_rule {cfg.norm_rule!r}; choose one of {NORM_RULES}.")
         widest = max(max(lyr.mlp.in_weight.shape[0], lyr.attn.q_weight.shape[0]) for lyr in spec.layers)
         chunks = []
         for _, batch in tqdm(run.batches(), desc=self.name, disable=not self.config.progress, leave=False):
@@ -88,16 +96,17 @@ class _DecompositionScorer(Scorer):
                         m = self._head_metric(z.beta[..., head, :], z.total[..., head, :], direction, mask)
                         acc[src] += m.sum(-1).double().cpu()
 
-                propagate(spec, clean, mu, sources, stop_layer=target.max_layer, on_z=on_z, stream_chunk=chunk)
+                propagate(spec, clean, mu, sources, stop_layer=target.max_layer, on_z=on_z, stream_chunk=chunk,
+                          norm_rule=cfg.norm_rule)
             else:
                 logits = propagate(spec, clean, mu, sources, label_token_ids=run.task.label_token_ids,
-                                   stream_chunk=chunk)
+                                   stream_chunk=chunk, norm_rule=cfg.norm_rule)
                 assert logits is not None
                 acc += self._logit_metric(logits, batch.labels.to(logits.beta.device)).sum(-1).double().cpu()
         out = torch.full((g.n_layers, g.n_heads), float("nan"), dtype=torch.float64)
         for i, s in enumerate(sources):
             out[s.layer, s.head] = acc[i] / len(run.examples)
-        run.notes["decomposition"] = {"family": spec.family, "stream_chunks": chunks}
+        run.notes["decomposition"] = {"family": spec.family, "stream_chunks": chunks, "norm_rule": cfg.norm_rule}
         return out
 
 
