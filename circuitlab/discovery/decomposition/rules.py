@@ -199,8 +199,30 @@ def layer_norm(x: Parts, weight: Tensor | None, bias: Tensor | None, eps: float)
 def elementwise(x: Parts, fn: Callable[[Tensor], Tensor]) -> Parts:
     """A pointwise non-linearity: ``γ' = f(γ)``, ``β' = f(total) − f(total − β)``."""
     total = fn(x.total)
-    beta = None if x.beta is None else total - fn(x.total - x.beta)
+    beta = None
+    if x.beta is not None:
+        shifted = fn(x.total - x.beta)
+        beta = torch.sub(total, shifted, out=shifted)  # reuse the temporary (no extra allocation)
     return Parts(total, beta, None if x.gamma is None else fn(x.gamma))
+
+
+def rms_difference(x: Parts, weight: Tensor | None, eps: float) -> Parts:
+    """RMSNorm by finite difference, ``β' = norm(total) − norm(total − β)`` (each with its own RMS).
+
+    The same rule as :func:`elementwise` with ``f`` = the norm, in fewer passes over memory.
+    """
+
+    def norm(t: Tensor, out_inplace: bool) -> Tensor:
+        inv = torch.rsqrt(torch.linalg.vector_norm(t, dim=-1, keepdim=True).square_().div_(t.shape[-1]).add_(eps))
+        out = t.mul_(inv) if out_inplace else t * inv
+        return out if weight is None else out.mul_(weight)
+
+    total = norm(x.total, False)
+    beta = None
+    if x.beta is not None:
+        shifted = norm(x.total - x.beta, True)
+        beta = torch.sub(total, shifted, out=shifted)
+    return Parts(total, beta, None if x.gamma is None else norm(x.gamma, False))
 
 
 def product(x: Parts, y: Parts, op: Callable[[Tensor, Tensor], Tensor] = torch.mul) -> Parts:
@@ -211,7 +233,10 @@ def product(x: Parts, y: Parts, op: Callable[[Tensor, Tensor], Tensor] = torch.m
     total = op(x.total, y.total)
     beta = None
     if x.beta is not None:
-        beta = op(x.beta, y.total) + op(x.total, y.get_beta())
+        if op is torch.mul:
+            beta = torch.addcmul(x.beta * y.total, x.total, y.get_beta())
+        else:
+            beta = op(x.beta, y.total).add_(op(x.total, y.get_beta()))
     gamma = None
     if x.gamma is not None:
         gamma = op(x.gamma, y.total) + op(x.total, y.get_gamma()) - total
@@ -229,9 +254,20 @@ def rotate_half(x: Tensor) -> Tensor:
 
 
 def rope(x: Parts, cos: Tensor, sin: Tensor) -> Parts:
-    """Rotary embedding on ``[..., B, T, H, d_head]`` with ``cos``/``sin`` ``[B|1, T, d_head]``: linear."""
+    """Rotary embedding on ``[..., B, T, H, d_head]`` with ``cos``/``sin`` ``[B|1, T, d_head]``: linear.
+
+    ``t·cos + rotate_half(t)·sin``, written with half-width multiply-adds (no concatenation).
+    """
     c, s = cos[:, :, None, :], sin[:, :, None, :]
-    return x.map(lambda t: t * c + rotate_half(t) * s)
+    half = c.shape[-1] // 2
+
+    def rot(t: Tensor) -> Tensor:
+        out = t * c
+        out[..., :half].addcmul_(t[..., half:], s[..., :half], value=-1.0)
+        out[..., half:].addcmul_(t[..., :half], s[..., half:])
+        return out
+
+    return x.map(rot)
 
 
 def _group_q(q: Tensor, n_kv: int) -> Tensor:

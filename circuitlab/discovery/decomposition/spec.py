@@ -58,6 +58,8 @@ class NormSpec:
     def __call__(self, x: Parts, rule: NormRule = "difference") -> Parts:
         """Split the norm's output: by finite difference (default) or with frozen total statistics."""
         if rule == "difference":
+            if self.kind == "rms":
+                return rules.rms_difference(x, self.weight, self.eps)
             return rules.elementwise(x, self.own)
         if rule != "frozen":
             raise ValueError(f"Unknown norm rule {rule!r}; use 'difference' or 'frozen'.")
