@@ -126,12 +126,34 @@ def worker(args: argparse.Namespace) -> dict:
     }
 
 
-def run_worker(argv: list[str], timeout: float) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True, text=True,
-                         timeout=timeout, cwd=HERE.parent)
-    if out.returncode != 0:
-        raise RuntimeError(f"worker {argv} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def mem_available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 2**20
+    return float("inf")
+
+
+def run_worker(argv: list[str], timeout: float, need_gb: float, retries: int = 3) -> dict:
+    """Run one measurement subprocess, first waiting until ``need_gb`` of memory is available.
+
+    On a shared machine the kernel's OOM killer picks the largest process, i.e. a full fine-tuning
+    worker: a worker killed by SIGKILL is retried (after waiting for memory again).
+    """
+    for attempt in range(retries + 1):
+        waited = 0.0
+        while mem_available_gb() < need_gb and waited < 3600:
+            time.sleep(15)
+            waited += 15
+        out = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True, text=True,
+                             timeout=timeout, cwd=HERE.parent)
+        if out.returncode == 0:
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            res["attempts"], res["waited_for_memory_s"] = attempt + 1, waited
+            return res
+        if out.returncode != -9 or attempt == retries:
+            raise RuntimeError(f"worker {argv} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+        print(f"  worker {argv[-1]} was killed (SIGKILL, likely the OOM killer); retrying", flush=True)
+    raise AssertionError("unreachable")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -152,6 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--recompute", default="selective", choices=["none", "selective"],
                    help="activation recomputation (TrainConfig.recompute); per method as METHOD:none")
     p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--need-gb", type=float, default=6.0, help="wait for this much available memory before a worker")
+    p.add_argument("--need-gb-full", type=float, default=11.0, help="the same for full/direct workers")
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--method", default="circuit", help=argparse.SUPPRESS)
@@ -169,7 +193,8 @@ def main(argv: list[str] | None = None) -> dict:
     for r in range(args.rounds):
         for m in methods:
             loads.append(os.getloadavg()[0])
-            res = run_worker(common + ["--method", m], args.timeout)
+            need = args.need_gb_full if m.split(":")[0] in ("full", "direct") else args.need_gb
+            res = run_worker(common + ["--method", m], args.timeout, need)
             runs[m].append(res)
             print(f"round {r + 1} {m:>12}: step {res['step_s_median']:.2f} s (median of {args.steps}; cpu "
                   f"{res['step_cpu_s_median']:.2f} s), peak RSS "

@@ -193,7 +193,7 @@ def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cel
 def _short(summary: dict | None) -> str:
     if not summary:
         return ""
-    items = [f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()
+    items = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()
              if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
     return "(" + ", ".join(items[:6]) + ")"
 
