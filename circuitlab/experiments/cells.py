@@ -82,6 +82,7 @@ METHODS: dict[str, MethodInfo] = {m.name: m for m in (
     MethodInfo("norms", True, False, False, "only the norm weights"),
     MethodInfo("full", True, False, False, "continued full fine-tuning of θ1"),
     MethodInfo("direct", False, False, False, "full fine-tuning of the base model, no proxy stage"),
+    MethodInfo("lora", True, False, False, "LoRA adapters (peft) on Q/K/V/O of every layer of θ1"),
     MethodInfo("ctsft-auto", True, True, True, "circuit or nearzero, whichever is better on target validation",
                derived_from=("circuit", "nearzero")),
 )}

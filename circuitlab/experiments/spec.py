@@ -100,7 +100,7 @@ class GridSpec:
     """The cells: every combination of these values is one results row."""
 
     methods: list[str] = _f(help="Tuning methods (circuit, nearzero, random, least, norms, full, direct, "
-                                 "ctsft-auto).", factory=lambda: ["circuit", "nearzero", "full"])
+                                 "lora, ctsft-auto).", factory=lambda: ["circuit", "nearzero", "full"])
     k: list[int | float] = _f(help="Head budgets: a count of heads, or a fraction of all heads in (0, 1). Methods "
                                    "that update no selected heads (full, direct, norms) ignore it.",
                               factory=lambda: [6])

@@ -103,3 +103,20 @@ def test_circuit_from_growth_order_is_cut_at_k_and_topped_up():
     order = [[1, 1], [0, 1]]
     assert circuit_from_order(order, 1, scores, geo) == [(1, 1)]
     assert circuit_from_order(order, 3, scores, geo) == [(1, 1), (0, 1), (0, 0)]
+
+
+def test_every_baseline_runs_as_a_sweep_cell(tmp_path, nusax_dir):
+    """random, least, norms and lora (peft) cells run end to end, each with its own per-method settings."""
+    pytest.importorskip("peft")
+    spec = tiny_spec(nusax_dir, grid={"methods": ["random", "least", "norms", "lora"], "k": [2], "shots": [6],
+                                      "seeds": [31]},
+                     tuning={"epochs": 1, "batch_size": 6, "lr": 1e-4, "per_method": {"lora": {"lr": 1e-3}}})
+    s = run_sweep(spec, tmp_path / "run", report=False)
+    assert s.status == "completed", s.failures
+    df = s.results.set_index("method")
+    assert set(df.index) == {"random", "least", "norms", "lora"}
+    assert df.loc["lora", "lr"] == pytest.approx(1e-3) and df.loc["norms", "lr"] == pytest.approx(1e-4)
+    # only norms: fewer parameters than norms + 2 heads; LoRA adds adapters, a small fraction of θ1's size
+    assert 0 < df.loc["norms", "param_fraction"] < df.loc["random", "param_fraction"] < 1
+    assert 0 < df.loc["lora", "param_fraction"] < 1
+    assert df["target_acc"].between(0, 1).all() and df["proxy_acc_after"].between(0, 1).all()
