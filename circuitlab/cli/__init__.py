@@ -3,7 +3,7 @@
 Each subcommand lives in its own module and registers itself on :data:`app`.
 """
 
-from circuitlab.cli import discover, evaluate, experiments, info, plot, tune  # noqa: F401  (registration)
+from circuitlab.cli import difficulty, discover, evaluate, experiments, info, plot, tune  # noqa: F401  (registration)
 from circuitlab.cli.app import app
 
 
