@@ -116,3 +116,14 @@ def test_a_failed_stage_blocks_only_the_cells_that_need_it(tmp_path, fake_spec):
     s = run_sweep(spec, tmp_path / "b", report=False)
     assert s.n_failed == 6 and s.n_done == 3  # circuit and nearzero x 3 targets blocked; full ran
     assert all("stage scores-indonesian-" in err for _, err in s.failures)
+
+
+def test_every_method_the_spec_accepts_is_a_cell(tmp_path, fake_spec):
+    """Each name of METHODS (lora and the derived ctsft-auto included) plans, runs and lands in the results."""
+    from circuitlab.experiments import METHODS
+
+    spec = fake_spec(grid={"methods": list(METHODS), "k": [3], "shots": [25], "seeds": [31]},
+                     data={"targets": ["javanese"]})
+    s = run_sweep(spec, tmp_path / "run", report=False)
+    assert s.status == "completed", s.failures
+    assert sorted(s.results["method"]) == sorted(METHODS)
