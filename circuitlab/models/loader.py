@@ -162,5 +162,8 @@ def load_model(
     except Exception as exc:  # unsupported architecture, corrupt folder …
         raise ModelLoadError(f"TransformerLens could not boot {name!r} from {path}: {exc}") from exc
     bridge.eval()
+    if name not in MODELS and Path(name).expanduser().is_dir():
+        # One identity per folder, however it was spelled: tables and figures group by this name.
+        name = str(Path(name).expanduser().resolve())
     geometry = geometry_from_config(name, bridge.original_model.config)
     return LoadedModel(bridge=bridge, geometry=geometry, path=path, name=name, load_kwargs=kwargs)

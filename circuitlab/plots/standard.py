@@ -81,6 +81,21 @@ def slug(*parts: object) -> str:
     return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)).strip("-") or "x" for p in parts)
 
 
+def _model_key(model: object) -> str:
+    """A model's grouping key: a local folder, however spelled (relative, ``~``), is its resolved path."""
+    text = str(model)
+    try:
+        path = Path(text).expanduser()
+        return str(path.resolve()) if ("/" in text or text.startswith((".", "~"))) and path.is_dir() else text
+    except (OSError, ValueError):
+        return text
+
+
+def _label(model: str) -> str:
+    """How a model is named in a figure title: a folder by its own name (less a trailing hash), else as is."""
+    return re.sub(r"-[0-9a-f]{12,}$", "", Path(model).name) if model.startswith("/") else model
+
+
 def _group_tables(scores: pd.DataFrame) -> tuple[dict[tuple[str, ...], pd.DataFrame], list[str], dict]:
     """One table per (model, method, language) present, averaged over any other repetition."""
     require_columns(scores, [*HEAD_KEY, "score"], "head-score table")
@@ -89,6 +104,7 @@ def _group_tables(scores: pd.DataFrame) -> tuple[dict[tuple[str, ...], pd.DataFr
     for k in GROUP_KEYS:
         if k not in df.columns:
             df[k] = {"model": "model", "method": "scores", "language": "all"}[k]
+    df["model"] = df["model"].map(_model_key)
     groups, averaged = {}, {}
     for key, g in df.groupby(list(GROUP_KEYS), sort=False):
         key = tuple(str(x) for x in key)
@@ -109,7 +125,7 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
         name = slug("heatmap", model, method, language)
         limit = _outlier_limit(table["score"])
         clip = limit is not None
-        out.add(name, head_heatmap(table, selected=top_k_heads(table, kk), title=f"{method} · {model} · {language}",
+        out.add(name, head_heatmap(table, selected=top_k_heads(table, kk), title=f"{method} · {_label(model)} · {language}",
                                    zlimit=limit),
                 kind="heatmap", model=model, method=method, language=language, k=kk,
                 averaged=averaged.get((model, method, language)), colour_range_clipped=clip,
@@ -133,20 +149,20 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
         note = dict(model=model, method=method, languages=cmp.languages, k=cmp.k, n_perm=n_perm, seed=seed,
                     pairs=cmp.pairs.to_dict(orient="records"))
         out.add(slug("overlap_matrix", model, method),
-                overlap_matrix_plot(cmp.jaccard, title=f"Top-{cmp.k} Jaccard across languages · {method} · {model}"),
+                overlap_matrix_plot(cmp.jaccard, title=f"Top-{cmp.k} Jaccard across languages · {method} · {_label(model)}"),
                 kind="overlap_matrix", **note)
         out.add(slug("spearman_matrix", model, method),
-                overlap_matrix_plot(cmp.spearman, title=f"Spearman ρ across languages · {method} · {model}"),
+                overlap_matrix_plot(cmp.spearman, title=f"Spearman ρ across languages · {method} · {_label(model)}"),
                 kind="spearman_matrix", **note)
         out.add(slug("overlap_curves", model, method),
-                overlap_curves_plot(cmp.curves, title=f"Top-k overlap with {ref} vs chance · {method} · {model}"),
+                overlap_curves_plot(cmp.curves, title=f"Top-k overlap with {ref} vs chance · {method} · {_label(model)}"),
                 kind="overlap_curves", model=model, method=method, reference=ref, n_perm=n_perm, seed=seed)
         for language, table in tables.items():
             if language == ref:
                 continue
             out.add(slug("difference", model, method, f"{ref}_vs_{language}"),
                     difference_heatmap(tables[ref], table, labels=(ref, language),
-                                       title=f"{ref} − {language} · {method} · {model}",
+                                       title=f"{ref} − {language} · {method} · {_label(model)}",
                                        zlimit=_outlier_limit(head_scores(tables[ref]).sub(head_scores(table)))),
                     kind="difference", model=model, method=method, languages=[ref, language])
     by_ml: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
@@ -162,7 +178,7 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
                 out.skipped[slug("models", method, language, f"{ma}_vs_{mb}")] = str(exc)
                 continue
             out.add(slug("models", method, language, f"{ma}_vs_{mb}"),
-                    model_alignment_plot(cmp, title=f"{ma} vs {mb} by relative depth · {method} · {language}"),
+                    model_alignment_plot(cmp, title=f"{_label(ma)} vs {_label(mb)} by relative depth · {method} · {language}"),
                     kind="models", method=method, language=language, models=[ma, mb], spearman=cmp.spearman,
                     jaccard=cmp.jaccard, alignment=cmp.alignment)
 
@@ -187,12 +203,30 @@ def _grid_geometry(name: str, table: pd.DataFrame):
 
 
 def _settings(results: pd.DataFrame, keys: Sequence[str]) -> list[tuple[dict, pd.DataFrame]]:
-    """Split results by the setting columns that vary (one sub-table per setting)."""
+    """Split results by the setting columns that vary (one sub-table per setting).
+
+    Methods without heads (full, direct, lora …) have no ``k``: their rows join the sub-table of every ``k``
+    as references, rather than forming a ``k=nan`` setting of their own.
+    """
+    shared = None
+    if "k" in keys and "k" in results.columns and results["k"].isna().any() and results["k"].notna().any():
+        shared, results = results[results["k"].isna()], results[results["k"].notna()]
     varying = [c for c in keys if c in results.columns and results[c].nunique(dropna=False) > 1]
     if not varying:
-        return [({}, results)]
-    return [(dict(zip(varying, key if isinstance(key, tuple) else (key,))), g)
-            for key, g in results.groupby(varying, sort=True, dropna=False)]
+        groups = [({}, results)]
+    else:
+        groups = [(dict(zip(varying, key if isinstance(key, tuple) else (key,))), g)
+                  for key, g in results.groupby(varying, sort=True, dropna=False)]
+    out = []
+    for setting, g in groups:
+        if shared is not None:
+            ref = shared
+            for c, v in setting.items():
+                if c != "k":
+                    ref = ref[ref[c] == v]
+            g = pd.concat([g, ref], ignore_index=True)
+        out.append(({c: int(v) if isinstance(v, float) and v.is_integer() else v for c, v in setting.items()}, g))
+    return out
 
 
 def _canonical_targets(df: pd.DataFrame) -> pd.DataFrame:

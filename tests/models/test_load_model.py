@@ -75,6 +75,13 @@ def test_unknown_model_name_is_explained():
         load_model("no-such-model")
 
 
+def test_a_local_folder_is_named_by_its_resolved_path(tmp_path, monkeypatch):
+    folder = resolve_model_path("tiny-gpt2", cache_dir=tmp_path)
+    monkeypatch.chdir(folder.parent)
+    m = load_model(f"./{folder.name}")
+    assert m.name == str(folder.resolve())  # scores from "./x" and "/abs/x" then group as one model
+
+
 def test_folder_without_config(tmp_path):
     with pytest.raises(ModelLoadError, match="config.json"):
         resolve_model_path(str(tmp_path))

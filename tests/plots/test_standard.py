@@ -51,3 +51,25 @@ def test_an_extreme_head_clips_the_heatmap_colour_range():
     note = figs.notes["heatmap__m__d__ind"]
     assert note["colour_range_clipped"] is True and [2, 3] in note["top"]
     assert figs.figures["heatmap__m__d__ind"].data[0].zmax == pytest.approx(0.4)  # the largest ordinary |score|
+
+
+def test_one_folder_spelled_two_ways_is_one_model(tmp_path, monkeypatch):
+    ckpt = tmp_path / "runs" / "theta1"
+    ckpt.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    scores = pd.DataFrame(rows([[1.0, 0.0]], model="runs/theta1", method="d", language="jav")
+                          + rows([[0.0, 1.0]], model=str(ckpt), method="d", language="ind"))
+    figs = standard_figures(scores, k=1)
+    overlap = [n for n in figs.figures if n.startswith("overlap_matrix")]
+    assert len(overlap) == 1 and not [s for s in figs.skipped if s.startswith("overlap_matrix")]
+    assert figs.notes[overlap[0]]["title"].endswith("· d · theta1")  # a folder is titled by its own name
+
+
+def test_methods_without_heads_join_every_k_as_references(results):
+    full = results[results["method"] == "circuit"].assign(method="full", k=float("nan"), target_acc=0.7)
+    figs = standard_figures(results=pd.concat([results.assign(k=4.0), full], ignore_index=True))
+    names = set(figs.figures)
+    assert {"forgetting_vs_gain__shots25", "forgetting_vs_gain__shots100", "accuracy_vs_shots"} <= names
+    assert not [n for n in names if "nan" in n]
+    assert {t.name for t in figs.figures["forgetting_vs_gain__shots25"].data} == {"circuit", "nearzero", "full"}
+    assert "full" in {t.name for t in figs.figures["accuracy_vs_shots"].data}
