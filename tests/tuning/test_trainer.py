@@ -29,6 +29,25 @@ def test_warmup_then_linear_decay():
         TrainConfig(lr=0)
 
 
+def test_optimizer_is_the_fused_adamw_and_updates_like_the_reference():
+    torch.manual_seed(0)
+    w, v = torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))
+    ref_w, ref_v = torch.nn.Parameter(w.detach().clone()), torch.nn.Parameter(v.detach().clone())
+    config = TrainConfig(lr=1e-2, weight_decay=0.1)
+    opt = trainer_mod.make_optimizer({"w": w, "v": v}, config)
+    assert opt.defaults["fused"] is True  # CPU float32 has a fused kernel
+    ref = torch.optim.AdamW([{"params": [ref_w], "weight_decay": 0.1}, {"params": [ref_v], "weight_decay": 0.0}],
+                            lr=1e-2, betas=config.betas, eps=config.eps, foreach=False)
+    for step in range(3):
+        grads = torch.randn(5, 3), torch.randn(3)
+        for (p, q), g in zip(((w, ref_w), (v, ref_v)), grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref.step()
+    torch.testing.assert_close(w, ref_w, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(v, ref_v, rtol=1e-6, atol=1e-7)  # 1-D tensors: no decay in either
+
+
 def test_nonfinite_loss_stops_before_the_update(tiny_qwen2, examples, tmp_path):
     model = tiny_qwen2
     snap = ModelSnapshot.take(model)
