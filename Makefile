@@ -18,7 +18,7 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow and not acceptance"
 
-# The whole demo from a fresh clone, offline (15-30 min on 2 cores); kept out of `make test`/CI for time.
+# The whole demo from a fresh clone, offline (about 6 min on 2 cores); also part of `make test` and CI.
 test-acceptance: setup
 	$(PY) -m pytest tests -m acceptance
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -139,6 +140,7 @@ def step_benchmark(folder: Path, methods: list[str], k: int, batch: int, length:
     rows = []
     for method in methods:
         torch.cuda.empty_cache()
+        held_before_gb = torch.cuda.memory_allocated() / 2**30  # 0 unless an earlier method leaked
         model = load_model(str(folder), device="cuda")
         task = make_task("nusax", model.tokenizer)
         g = model.geometry
@@ -167,9 +169,12 @@ def step_benchmark(folder: Path, methods: list[str], k: int, batch: int, length:
                 times.append(time.perf_counter() - t)
         rows.append({"method": method, "heads": heads.to_list() if heads is not None else None,
                      "n_trainable": sum(p.numel() for p in params), "step_s_median": statistics.median(times),
-                     "step_s": times, "peak_cuda_gb": torch.cuda.max_memory_allocated() / 2**30})
+                     "step_s": times, "peak_cuda_gb": torch.cuda.max_memory_allocated() / 2**30,
+                     "held_before_load_gb": held_before_gb})
         tuner.merge()
-        del model, tuner, trainables, params, opt
+        del model, tuner, trainables, params, opt, sched, b  # the scheduler holds the optimizer and its state
+        gc.collect()
+        torch.cuda.empty_cache()
     full = next((r for r in rows if r["method"] == "full"), None)
     for r in rows:
         if full:

@@ -25,21 +25,39 @@ from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors, echo_table
 
 
+def _language(name: str) -> str:
+    """A language's canonical name (``jav`` -> ``javanese``); non-NusaX names as given."""
+    from circuitlab.data.errors import DataError
+    from circuitlab.data.nusax import nusax_language
+
+    try:
+        return nusax_language(str(name))
+    except DataError:
+        return str(name)
+
+
 def accuracies_from_results(results, proxy: str) -> dict[str, float]:
     """θ1's accuracy per language from a results table: ``target_acc_before`` of the cells that start from θ1.
 
-    Cells of ``direct`` start from the base model and are left out; several cells of one target share
-    the same "before" measurement, so their mean is that measurement.
+    Only cells of ``proxy`` count (a sweep may hold several proxies, each with its own θ1); cells of
+    ``direct`` start from the base model and are left out; several cells of one target share the same
+    "before" measurement, so their mean is that measurement. Languages are canonical names.
     """
     from circuitlab.analysis._tables import require_columns
 
     require_columns(results, ["target", "target_acc_before", "proxy_acc_before"], "results table")
     rows = results[results["start"] == "proxy"] if "start" in results.columns else results[results["method"] != "direct"]
+    if "proxy" in rows.columns:
+        proxies = sorted({_language(p) for p in rows["proxy"].dropna()})
+        rows = rows[rows["proxy"].map(_language) == _language(proxy)]
+        if rows.empty:
+            raise ValueError(f"The results table has no cell with proxy {proxy!r}; its proxies: {', '.join(proxies)}.")
+    rows = rows.dropna(subset=["target_acc_before"])
     if rows.empty:
-        raise ValueError("The results table has no cell that starts from θ1 (only `direct`?); drop --results to "
-                         "evaluate θ1 instead.")
-    acc = rows.groupby("target")["target_acc_before"].mean().to_dict()
-    acc[proxy] = float(rows["proxy_acc_before"].mean())
+        raise ValueError("The results table has no cell that starts from θ1 with a measured target_acc_before "
+                         "(only `direct`?); drop --results to evaluate θ1 instead.")
+    acc = rows.assign(target=rows["target"].map(_language)).groupby("target")["target_acc_before"].mean().to_dict()
+    acc[_language(proxy)] = float(rows["proxy_acc_before"].mean())
     return {str(k): float(v) for k, v in acc.items()}
 
 
@@ -76,17 +94,20 @@ def difficulty_cmd(
     if checkpoint is not None and not (checkpoint / "config.json").is_file():
         raise typer.BadParameter(f"{checkpoint} is not a model folder (no config.json).", param_hint="--checkpoint")
     cka_out = out.with_name(f"{out.stem}.cka{out.suffix}")
-    outputs = [out, cka_out, Path(str(out) + ".meta.json")]
+    outputs = [out, *([cka_out] if cka else []), Path(str(out) + ".meta.json")]
     existing = [str(p) for p in outputs if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist(s); choose another --out or pass --overwrite.")
 
     accuracies = accuracies_from_results(read_table(results, "results table"), proxy) if results else None
     if accuracies is not None:
-        missing = [t for t in target if t not in accuracies]
+        missing = [t for t in target if _language(t) not in accuracies]
         if missing:
             raise ValueError(f"The results table has no θ1 cell for {', '.join(missing)}; targets there: "
                              f"{', '.join(sorted(a for a in accuracies if a != proxy))}.")
+    if accuracies is not None and cka and checkpoint is None:
+        typer.echo(f"note: A0 comes from the sweep's θ1 but the CKA is computed on {model!r}; pass --checkpoint "
+                   "<θ1 folder> to measure both on θ1.", err=True)
     t0 = time.perf_counter()
     m = None
     if cka or accuracies is None:
@@ -99,12 +120,13 @@ def difficulty_cmd(
         progress=not quiet,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    for table, path in ((res.table, out), (res.cka, cka_out)):
+    for table, path in ((res.table, out), *(((res.cka, cka_out),) if cka else ())):
         if path.suffix == ".parquet":
             table.to_parquet(path, index=False)
         else:
             table.to_csv(path, index=False)
-    meta = {**res.config, "checkpoint": str(checkpoint) if checkpoint else None, "model": model,
+    meta = {**res.config, "checkpoint": str(checkpoint) if checkpoint else None,
+            "model": m.name if m is not None else None,
             "results": str(results) if results else None, "seconds": time.perf_counter() - t0}
     Path(str(out) + ".meta.json").write_text(json.dumps(meta, indent=2, default=str))
     cols = ["target", "a0", "gap", "lex_share_different", "lex_mean_nld", "cka_mean"]

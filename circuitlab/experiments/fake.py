@@ -106,7 +106,7 @@ class FakeBackend:
         forgetting = METHOD_FORGETTING.get(cell.method, 0.01) + abs(rng.gauss(0, 0.01))
         n_total = 268_098_176
         n_upd = n_total if cell.method in ("full", "direct") else (
-            20_000 if cell.method == "norms" else 1_474_560 if cell.method == "lora"
+            20_000 if cell.method == "norms" else 737_280 if cell.method == "lora"
             else int(330_000 * (cell.k if isinstance(cell.k, int) else 6)))
         val = min(1.0, max(0.0, target_acc + rng.gauss(0, 0.03)))
         (ctx.work_dir / "delta.json").write_text(json.dumps({"cell": cell.id, "n_params_updated": n_upd}))

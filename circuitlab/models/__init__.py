@@ -3,9 +3,9 @@
 from circuitlab.models.cache import cache_root
 from circuitlab.models.geometry import ModelGeometry
 from circuitlab.models.loader import LoadedModel, ModelLoadError, geometry_from_config, load_model, resolve_model_path
-from circuitlab.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
+from circuitlab.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, model_id
 
 __all__ = [
     "DEFAULT_MODEL", "MODELS", "LoadedModel", "ModelGeometry", "ModelLoadError", "ModelSpec",
-    "cache_root", "geometry_from_config", "load_model", "resolve_model_path",
+    "cache_root", "geometry_from_config", "load_model", "model_id", "resolve_model_path",
 ]

@@ -23,7 +23,7 @@ import torch
 from circuitlab.models.cache import cache_root
 from circuitlab.models.convert import gguf_to_hf_folder
 from circuitlab.models.geometry import ModelGeometry
-from circuitlab.models.registry import MODELS
+from circuitlab.models.registry import MODELS, model_id
 from circuitlab.models.tiny import TINY_VERSION, build_tiny_model
 
 
@@ -162,8 +162,6 @@ def load_model(
     except Exception as exc:  # unsupported architecture, corrupt folder …
         raise ModelLoadError(f"TransformerLens could not boot {name!r} from {path}: {exc}") from exc
     bridge.eval()
-    if name not in MODELS and Path(name).expanduser().is_dir():
-        # One identity per folder, however it was spelled: tables and figures group by this name.
-        name = str(Path(name).expanduser().resolve())
+    name = model_id(name)  # one identity per folder, however it was spelled: tables and figures group by it
     geometry = geometry_from_config(name, bridge.original_model.config)
     return LoadedModel(bridge=bridge, geometry=geometry, path=path, name=name, load_kwargs=kwargs)

@@ -75,3 +75,19 @@ for _tiny in TINY_FAMILIES:
     MODELS[_tiny] = ModelSpec(_tiny, "tiny", f"Tiny random {_tiny[5:]} model (3 layers x 4 heads) for tests and dry runs.")
 
 DEFAULT_MODEL = "gemma-3-270m"
+
+
+def model_id(name: str) -> str:
+    """The identity a model is recorded under: a registered name as is, a local folder as its resolved path.
+
+    One folder spelled ``runs/x``, ``./runs/x`` or ``/abs/runs/x`` is one model in every table and figure.
+    Anything else (a hub id) is returned unchanged.
+    """
+    name = str(name)
+    if name in MODELS:
+        return name
+    try:
+        path = Path(name).expanduser()
+        return str(path.resolve()) if path.is_dir() else name
+    except (OSError, ValueError):
+        return name

@@ -82,18 +82,23 @@ def slug(*parts: object) -> str:
 
 
 def _model_key(model: object) -> str:
-    """A model's grouping key: a local folder, however spelled (relative, ``~``), is its resolved path."""
-    text = str(model)
-    try:
-        path = Path(text).expanduser()
-        return str(path.resolve()) if ("/" in text or text.startswith((".", "~"))) and path.is_dir() else text
-    except (OSError, ValueError):
-        return text
+    """A model's grouping key (:func:`circuitlab.models.model_id`): a local folder, however spelled, is one model.
+
+    Relative spellings in old tables are resolved against the current directory.
+    """
+    from circuitlab.models.registry import model_id
+
+    return model_id(str(model))
+
+
+def _short(model: str) -> str:
+    """A model in a figure's file name: a folder by its own name (machine paths stay out of file names)."""
+    return Path(model).name if model.startswith("/") else model
 
 
 def _label(model: str) -> str:
     """How a model is named in a figure title: a folder by its own name (less a trailing hash), else as is."""
-    return re.sub(r"-[0-9a-f]{12,}$", "", Path(model).name) if model.startswith("/") else model
+    return re.sub(r"-[0-9a-f]{12,}$", "", _short(model))
 
 
 def _group_tables(scores: pd.DataFrame) -> tuple[dict[tuple[str, ...], pd.DataFrame], list[str], dict]:
@@ -122,7 +127,7 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
     groups, _, averaged = _group_tables(scores)
     for (model, method, language), table in groups.items():
         kk = min(k, len(table))
-        name = slug("heatmap", model, method, language)
+        name = slug("heatmap", _short(model), method, language)
         limit = _outlier_limit(table["score"])
         clip = limit is not None
         out.add(name, head_heatmap(table, selected=top_k_heads(table, kk), title=f"{method} · {_label(model)} · {language}",
@@ -136,7 +141,7 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
         by_mm.setdefault((model, method), {})[language] = table
     for (model, method), tables in by_mm.items():
         if len(tables) < 2:
-            out.skipped[slug("overlap_matrix", model, method)] = f"one language only ({list(tables)})"
+            out.skipped[slug("overlap_matrix", _short(model), method)] = f"one language only ({list(tables)})"
             continue
         ref = reference if reference in tables else next(iter(tables))
         tables = {ref: tables[ref], **{lang: t for lang, t in tables.items() if lang != ref}}  # reference first
@@ -144,23 +149,23 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
             cmp = compare_languages(tables, k=min(k, *(len(t) for t in tables.values())), reference=ref,
                                     n_perm=n_perm, seed=seed)
         except ValueError as exc:
-            out.skipped[slug("overlap_matrix", model, method)] = str(exc)
+            out.skipped[slug("overlap_matrix", _short(model), method)] = str(exc)
             continue
         note = dict(model=model, method=method, languages=cmp.languages, k=cmp.k, n_perm=n_perm, seed=seed,
                     pairs=cmp.pairs.to_dict(orient="records"))
-        out.add(slug("overlap_matrix", model, method),
+        out.add(slug("overlap_matrix", _short(model), method),
                 overlap_matrix_plot(cmp.jaccard, title=f"Top-{cmp.k} Jaccard across languages · {method} · {_label(model)}"),
                 kind="overlap_matrix", **note)
-        out.add(slug("spearman_matrix", model, method),
+        out.add(slug("spearman_matrix", _short(model), method),
                 overlap_matrix_plot(cmp.spearman, title=f"Spearman ρ across languages · {method} · {_label(model)}"),
                 kind="spearman_matrix", **note)
-        out.add(slug("overlap_curves", model, method),
+        out.add(slug("overlap_curves", _short(model), method),
                 overlap_curves_plot(cmp.curves, title=f"Top-k overlap with {ref} vs chance · {method} · {_label(model)}"),
                 kind="overlap_curves", model=model, method=method, reference=ref, n_perm=n_perm, seed=seed)
         for language, table in tables.items():
             if language == ref:
                 continue
-            out.add(slug("difference", model, method, f"{ref}_vs_{language}"),
+            out.add(slug("difference", _short(model), method, f"{ref}_vs_{language}"),
                     difference_heatmap(tables[ref], table, labels=(ref, language),
                                        title=f"{ref} − {language} · {method} · {_label(model)}",
                                        zlimit=_outlier_limit(head_scores(tables[ref]).sub(head_scores(table)))),
@@ -175,9 +180,9 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
             try:
                 cmp = compare_models(ta, ga, tb, gb, n_bins=bins, k=min(k_bins, bins))
             except ValueError as exc:
-                out.skipped[slug("models", method, language, f"{ma}_vs_{mb}")] = str(exc)
+                out.skipped[slug("models", method, language, f"{_short(ma)}_vs_{_short(mb)}")] = str(exc)
                 continue
-            out.add(slug("models", method, language, f"{ma}_vs_{mb}"),
+            out.add(slug("models", method, language, f"{_short(ma)}_vs_{_short(mb)}"),
                     model_alignment_plot(cmp, title=f"{_label(ma)} vs {_label(mb)} by relative depth · {method} · {language}"),
                     kind="models", method=method, language=language, models=[ma, mb], spearman=cmp.spearman,
                     jaccard=cmp.jaccard, alignment=cmp.alignment)
@@ -206,26 +211,37 @@ def _settings(results: pd.DataFrame, keys: Sequence[str]) -> list[tuple[dict, pd
     """Split results by the setting columns that vary (one sub-table per setting).
 
     Methods without heads (full, direct, lora …) have no ``k``: their rows join the sub-table of every ``k``
-    as references, rather than forming a ``k=nan`` setting of their own.
+    with the same other settings, as references, rather than forming a ``k=nan`` setting of their own
+    (where no headed method shares their other settings, they get a sub-table of their own).
     """
-    shared = None
+    results = results.reset_index(drop=True)
+    headed, shared = results, None
     if "k" in keys and "k" in results.columns and results["k"].isna().any() and results["k"].notna().any():
-        shared, results = results[results["k"].isna()], results[results["k"].notna()]
-    varying = [c for c in keys if c in results.columns and results[c].nunique(dropna=False) > 1]
+        headed, shared = results[results["k"].notna()], results[results["k"].isna()]
+    varying = [c for c in keys if c in results.columns
+               and (headed if c == "k" else results)[c].nunique(dropna=False) > 1]
     if not varying:
-        groups = [({}, results)]
-    else:
-        groups = [(dict(zip(varying, key if isinstance(key, tuple) else (key,))), g)
-                  for key, g in results.groupby(varying, sort=True, dropna=False)]
-    out = []
-    for setting, g in groups:
+        return [({}, results)]
+    tidy = lambda setting: {c: int(v) if isinstance(v, float) and v.is_integer() else v  # noqa: E731
+                            for c, v in setting.items()}
+    out, used = [], set()
+    for key, g in headed.groupby(varying, sort=True, dropna=False):
+        setting = dict(zip(varying, key if isinstance(key, tuple) else (key,)))
         if shared is not None:
             ref = shared
             for c, v in setting.items():
                 if c != "k":
-                    ref = ref[ref[c] == v]
-            g = pd.concat([g, ref], ignore_index=True)
-        out.append(({c: int(v) if isinstance(v, float) and v.is_integer() else v for c, v in setting.items()}, g))
+                    ref = ref[ref[c].eq(v) | (ref[c].isna() & pd.isna(v))]
+            used.update(ref.index)
+            g = pd.concat([g, ref])
+        out.append((tidy(setting), g))
+    if shared is not None and len(used) < len(shared):
+        rest, other = shared.drop(index=sorted(used)), [c for c in varying if c != "k"]
+        if not other:
+            out.append(({}, rest))
+        else:
+            for key, g in rest.groupby(other, sort=True, dropna=False):
+                out.append((tidy(dict(zip(other, key if isinstance(key, tuple) else (key,)))), g))
     return out
 
 
@@ -242,7 +258,14 @@ def _canonical_targets(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _difficulty_from_results(results: pd.DataFrame) -> pd.DataFrame | None:
+    """A0 (and its gap to the proxy) per target from the cells that start from θ1 (never ``direct``'s base)."""
     if "target_acc_before" not in results.columns:
+        return None
+    if "start" in results.columns:
+        results = results[results["start"] == "proxy"]
+    elif "method" in results.columns:
+        results = results[results["method"] != "direct"]
+    if results["target_acc_before"].isna().all():
         return None
     d = results.groupby("target", as_index=False)["target_acc_before"].mean().rename(columns={"target_acc_before": "a0"})
     if "proxy_acc_before" in results.columns:

@@ -52,3 +52,15 @@ def test_accuracies_come_from_theta1_cells_of_a_results_table(nusax_dir, tmp_pat
     bad = invoke("difficulty", "--target", "balinese", "--results", path, "--no-cka", "--data-dir", nusax_dir,
                  "--out", tmp_path / "e.csv")
     assert bad.exit_code == 2 and "no θ1 cell for balinese" in bad.output
+
+
+def test_accuracies_take_the_named_proxy_and_canonical_languages():
+    results = pd.DataFrame({
+        "proxy": ["ind", "indonesian", "english", "indonesian"], "target": ["jav", "javanese", "javanese", "sun"],
+        "method": ["circuit"] * 4, "start": ["proxy"] * 4,
+        "target_acc_before": [0.4, 0.4, 0.9, float("nan")], "proxy_acc_before": [0.8, 0.8, 0.7, 0.8],
+    })
+    acc = accuracies_from_results(results, "indonesian")
+    assert acc == {"javanese": pytest.approx(0.4), "indonesian": pytest.approx(0.8)}  # English θ1 and NaN left out
+    with pytest.raises(ValueError, match="proxies: english, indonesian"):
+        accuracies_from_results(results, "minangkabau")

@@ -73,3 +73,24 @@ def test_methods_without_heads_join_every_k_as_references(results):
     assert not [n for n in names if "nan" in n]
     assert {t.name for t in figs.figures["forgetting_vs_gain__shots25"].data} == {"circuit", "nearzero", "full"}
     assert "full" in {t.name for t in figs.figures["accuracy_vs_shots"].data}
+
+
+def test_references_follow_their_own_settings_across_two_ks(results):
+    headed = pd.concat([results.assign(k=4.0), results.assign(k=8.0, target_acc=results["target_acc"] + 0.1)])
+    full = results[results["method"] == "circuit"].assign(method="full", k=float("nan"), target_acc=0.7)
+    odd = full[full["shots"] == 25].assign(shots=50)  # a shot count no headed method has
+    figs = standard_figures(results=pd.concat([headed, full, odd], ignore_index=True))
+    names = {n for n in figs.figures if n.startswith("forgetting_vs_gain")}
+    assert names == {f"forgetting_vs_gain__k{k}__shots{n}" for k in (4, 8) for n in (25, 100)} | {
+        "forgetting_vs_gain__shots50"}
+    for name in names - {"forgetting_vs_gain__shots50"}:
+        assert "full" in {t.name for t in figs.figures[name].data}
+    assert {t.name for t in figs.figures["forgetting_vs_gain__shots50"].data} == {"full"}
+
+
+def test_a0_from_results_ignores_the_base_model_cells_of_direct(results):
+    cells = results.assign(start="proxy", target_acc_before=0.4, proxy_acc_before=0.8)
+    direct = cells[cells["method"] == "circuit"].assign(method="direct", start="base", target_acc_before=0.9)
+    figs = standard_figures(results=pd.concat([cells, direct], ignore_index=True), measures=["a0"])
+    table = figs.notes["tradeoff__a0__shots100"]["table"]
+    assert [row["a0"] for row in table] == pytest.approx([0.4, 0.4])  # both targets; direct said 0.9
