@@ -7,8 +7,9 @@ which tensors are trainable, this module runs AdamW over exactly those.
   (:func:`circuitlab.tasks.label_logits`: the Bridge stops after the final norm,
   the unembedding is multiplied for the label rows only).
 - **Optimizer**: ``torch.optim.AdamW`` (its fused kernel where the device has one)
-  over the tuner's tensors only (so its state covers the mask's elements only). Weight decay applies to matrices; 1-D tensors
-  (biases, norm scales) are not decayed, as in Hugging Face's ``Trainer``.
+  over the tuner's tensors only (so its state covers the mask's elements only).
+  Weight decay applies to matrices; 1-D tensors (biases, norm scales) are not
+  decayed, as in Hugging Face's ``Trainer``.
   Decoupled decay cannot move a frozen element: frozen elements are not in the
   optimizer at all (see :mod:`circuitlab.tuning.sliced`).
 - **Schedule**: linear warm-up over ``warmup_ratio`` of the steps, then linear
