@@ -36,6 +36,8 @@ from circuitlab.analysis.tradeoff import (
 from circuitlab.analysis.transfer import (
     DIFFICULTY_MEASURES,
     TransferDifficulty,
+    theta1_accuracies,
+    theta1_cells,
     transfer_difficulty,
     zero_shot_accuracies,
 )

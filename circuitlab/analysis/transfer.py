@@ -72,12 +72,50 @@ class TransferDifficulty:
     config: dict = field(repr=False)
 
 
-def _canonical(language: str, dataset: str) -> str:
+def canonical_language(language: str, dataset: str) -> str:
+    """A language as the dataset names it (NusaX: ``jav`` -> ``javanese``; XNLI codes as given)."""
     if dataset == "nusax":
         from circuitlab.data.nusax import nusax_language
 
         return nusax_language(language)
     return language
+
+
+def theta1_cells(results: pd.DataFrame) -> pd.DataFrame:
+    """The cells of a sweep's results that start from θ1, whose ``*_acc_before`` columns measure θ1.
+
+    ``start == "proxy"`` where the column exists; else every method but ``direct`` (it starts from the base).
+    """
+    if "start" in results.columns:
+        return results[results["start"] == "proxy"]
+    return results[results["method"] != "direct"] if "method" in results.columns else results
+
+
+def theta1_accuracies(results: pd.DataFrame, proxy: str, dataset: str = "nusax") -> dict[str, float]:
+    """θ1's accuracy per language (canonical names) as a sweep measured it, for :func:`transfer_difficulty`.
+
+    Only cells of ``proxy`` count (a sweep may hold several proxies, each with its own θ1), and only cells
+    that start from θ1 (:func:`theta1_cells`); the cells of one target share one "before" measurement, so
+    their mean is that measurement.
+    """
+    from circuitlab.analysis._tables import require_columns
+
+    require_columns(results, ["target", "target_acc_before", "proxy_acc_before"], "results table")
+    rows = theta1_cells(results)
+    proxy_c = canonical_language(proxy, dataset)
+    if "proxy" in rows.columns:
+        proxies = sorted({canonical_language(str(p), dataset) for p in rows["proxy"].dropna()})
+        rows = rows[rows["proxy"].map(lambda p: canonical_language(str(p), dataset)) == proxy_c]
+        if rows.empty:
+            raise ValueError(f"The results table has no cell with proxy {proxy!r}; its proxies: {', '.join(proxies)}.")
+    rows = rows.dropna(subset=["target_acc_before"])
+    if rows.empty:
+        raise ValueError("The results table has no cell that starts from θ1 with a measured target_acc_before "
+                         "(only `direct`?); drop --results to evaluate θ1 instead.")
+    targets = rows["target"].map(lambda t: canonical_language(str(t), dataset))
+    acc = rows.groupby(targets)["target_acc_before"].mean().to_dict()
+    acc[proxy_c] = float(rows["proxy_acc_before"].mean())
+    return {str(k): float(v) for k, v in acc.items()}
 
 
 def _accuracy_lookup(accuracies: Mapping[str, float] | pd.DataFrame | None, dataset: str) -> dict[str, float]:
@@ -88,7 +126,7 @@ def _accuracy_lookup(accuracies: Mapping[str, float] | pd.DataFrame | None, data
         if missing:
             raise ValueError(f"The accuracy table lacks {missing}; expected columns 'language' and 'accuracy'.")
         accuracies = dict(zip(accuracies["language"], accuracies["accuracy"]))
-    return {_canonical(str(k), dataset): float(v) for k, v in accuracies.items()}
+    return {canonical_language(str(k), dataset): float(v) for k, v in accuracies.items()}
 
 
 def zero_shot_accuracies(
@@ -118,8 +156,8 @@ def zero_shot_accuracies(
     for language in tqdm(list(languages), desc="zero-shot accuracy", disable=not progress, leave=False):
         examples = load_examples(dataset, language, split, data_dir)[:limit]
         res = evaluate(model, task, examples, batch_size=batch_size, max_length=max_length, progress=False)
-        rows.append({"language": _canonical(language, dataset), "accuracy": res.accuracy, "macro_f1": res.macro_f1,
-                     "n": res.n})
+        rows.append({"language": canonical_language(language, dataset), "accuracy": res.accuracy,
+                     "macro_f1": res.macro_f1, "n": res.n})
     out = pd.DataFrame(rows)
     out.attrs.update(model=model.name, dataset=dataset, split=split, limit=limit, task=task.name)
     return out
@@ -171,9 +209,9 @@ def transfer_difficulty(
     """
     if not targets:
         raise ValueError("transfer_difficulty needs at least one target language.")
-    proxy_c = _canonical(proxy, dataset)
+    proxy_c = canonical_language(proxy, dataset)
     acc = _accuracy_lookup(accuracies, dataset)
-    wanted = [proxy_c] + [_canonical(t, dataset) for t in targets]
+    wanted = [proxy_c] + [canonical_language(t, dataset) for t in targets]
     to_eval = [lang for lang in dict.fromkeys(wanted) if lang not in acc]
     n_eval: dict[str, int] = {}
     if to_eval and model is not None:
@@ -194,7 +232,7 @@ def transfer_difficulty(
 
         proxy_texts = by_id(proxy_c)
     for target in tqdm(list(targets), desc="transfer difficulty", disable=not progress, leave=False):
-        target_c = _canonical(target, dataset)
+        target_c = canonical_language(target, dataset)
         a0, p = acc.get(target_c, nan), acc.get(proxy_c, nan)
         row = {"proxy": proxy, "target": target, "a0": a0, "proxy_acc": p, "gap": zero_shot_gap(p, a0),
                "lex_share_different": nan, "lex_mean_nld": nan, "lex_n_entries": 0}
@@ -250,7 +288,10 @@ __all__ = [
     "Measure",
     "TransferDifficulty",
     "as_hardness",
+    "canonical_language",
     "harder_is_higher",
+    "theta1_accuracies",
+    "theta1_cells",
     "transfer_difficulty",
     "zero_shot_accuracies",
 ]

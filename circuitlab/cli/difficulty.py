@@ -25,42 +25,6 @@ from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors, echo_table
 
 
-def _language(name: str) -> str:
-    """A language's canonical name (``jav`` -> ``javanese``); non-NusaX names as given."""
-    from circuitlab.data.errors import DataError
-    from circuitlab.data.nusax import nusax_language
-
-    try:
-        return nusax_language(str(name))
-    except DataError:
-        return str(name)
-
-
-def accuracies_from_results(results, proxy: str) -> dict[str, float]:
-    """θ1's accuracy per language from a results table: ``target_acc_before`` of the cells that start from θ1.
-
-    Only cells of ``proxy`` count (a sweep may hold several proxies, each with its own θ1); cells of
-    ``direct`` start from the base model and are left out; several cells of one target share the same
-    "before" measurement, so their mean is that measurement. Languages are canonical names.
-    """
-    from circuitlab.analysis._tables import require_columns
-
-    require_columns(results, ["target", "target_acc_before", "proxy_acc_before"], "results table")
-    rows = results[results["start"] == "proxy"] if "start" in results.columns else results[results["method"] != "direct"]
-    if "proxy" in rows.columns:
-        proxies = sorted({_language(p) for p in rows["proxy"].dropna()})
-        rows = rows[rows["proxy"].map(_language) == _language(proxy)]
-        if rows.empty:
-            raise ValueError(f"The results table has no cell with proxy {proxy!r}; its proxies: {', '.join(proxies)}.")
-    rows = rows.dropna(subset=["target_acc_before"])
-    if rows.empty:
-        raise ValueError("The results table has no cell that starts from θ1 with a measured target_acc_before "
-                         "(only `direct`?); drop --results to evaluate θ1 instead.")
-    acc = rows.assign(target=rows["target"].map(_language)).groupby("target")["target_acc_before"].mean().to_dict()
-    acc[_language(proxy)] = float(rows["proxy_acc_before"].mean())
-    return {str(k): float(v) for k, v in acc.items()}
-
-
 @app.command("difficulty")
 @cli_errors
 def difficulty_cmd(
@@ -84,7 +48,8 @@ def difficulty_cmd(
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Transfer-difficulty measures of PROXY -> each TARGET (see the module docstring)."""
-    from circuitlab.analysis import transfer_difficulty
+    from circuitlab.analysis import theta1_accuracies, transfer_difficulty
+    from circuitlab.analysis.transfer import canonical_language
     from circuitlab.cli.plot import read_table
 
     if out.suffix not in (".csv", ".parquet"):
@@ -99,12 +64,13 @@ def difficulty_cmd(
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist(s); choose another --out or pass --overwrite.")
 
-    accuracies = accuracies_from_results(read_table(results, "results table"), proxy) if results else None
+    accuracies = theta1_accuracies(read_table(results, "results table"), proxy, dataset) if results else None
     if accuracies is not None:
-        missing = [t for t in target if _language(t) not in accuracies]
+        missing = [t for t in target if canonical_language(t, dataset) not in accuracies]
         if missing:
+            there = sorted(a for a in accuracies if a != canonical_language(proxy, dataset))
             raise ValueError(f"The results table has no θ1 cell for {', '.join(missing)}; targets there: "
-                             f"{', '.join(sorted(a for a in accuracies if a != proxy))}.")
+                             f"{', '.join(there)}.")
     if accuracies is not None and cka and checkpoint is None:
         typer.echo(f"note: A0 comes from the sweep's θ1 but the CKA is computed on {model!r}; pass --checkpoint "
                    "<θ1 folder> to measure both on θ1.", err=True)

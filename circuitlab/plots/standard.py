@@ -81,16 +81,6 @@ def slug(*parts: object) -> str:
     return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)).strip("-") or "x" for p in parts)
 
 
-def _model_key(model: object) -> str:
-    """A model's grouping key (:func:`circuitlab.models.model_id`): a local folder, however spelled, is one model.
-
-    Relative spellings in old tables are resolved against the current directory.
-    """
-    from circuitlab.models.registry import model_id
-
-    return model_id(str(model))
-
-
 def _short(model: str) -> str:
     """A model in a figure's file name: a folder by its own name (machine paths stay out of file names)."""
     return Path(model).name if model.startswith("/") else model
@@ -109,7 +99,9 @@ def _group_tables(scores: pd.DataFrame) -> tuple[dict[tuple[str, ...], pd.DataFr
     for k in GROUP_KEYS:
         if k not in df.columns:
             df[k] = {"model": "model", "method": "scores", "language": "all"}[k]
-    df["model"] = df["model"].map(_model_key)
+    from circuitlab.models.registry import model_id
+
+    df["model"] = df["model"].map(model_id)  # a folder however spelled is one model (relative: against the cwd)
     groups, averaged = {}, {}
     for key, g in df.groupby(list(GROUP_KEYS), sort=False):
         key = tuple(str(x) for x in key)
@@ -130,8 +122,8 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
         name = slug("heatmap", _short(model), method, language)
         limit = _outlier_limit(table["score"])
         clip = limit is not None
-        out.add(name, head_heatmap(table, selected=top_k_heads(table, kk), title=f"{method} · {_label(model)} · {language}",
-                                   zlimit=limit),
+        out.add(name, head_heatmap(table, selected=top_k_heads(table, kk),
+                                   title=f"{method} · {_label(model)} · {language}", zlimit=limit),
                 kind="heatmap", model=model, method=method, language=language, k=kk,
                 averaged=averaged.get((model, method, language)), colour_range_clipped=clip,
                 n_nan=int(table["score"].isna().sum()),
@@ -154,13 +146,15 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
         note = dict(model=model, method=method, languages=cmp.languages, k=cmp.k, n_perm=n_perm, seed=seed,
                     pairs=cmp.pairs.to_dict(orient="records"))
         out.add(slug("overlap_matrix", _short(model), method),
-                overlap_matrix_plot(cmp.jaccard, title=f"Top-{cmp.k} Jaccard across languages · {method} · {_label(model)}"),
+                overlap_matrix_plot(cmp.jaccard,
+                                    title=f"Top-{cmp.k} Jaccard across languages · {method} · {_label(model)}"),
                 kind="overlap_matrix", **note)
         out.add(slug("spearman_matrix", _short(model), method),
                 overlap_matrix_plot(cmp.spearman, title=f"Spearman ρ across languages · {method} · {_label(model)}"),
                 kind="spearman_matrix", **note)
         out.add(slug("overlap_curves", _short(model), method),
-                overlap_curves_plot(cmp.curves, title=f"Top-k overlap with {ref} vs chance · {method} · {_label(model)}"),
+                overlap_curves_plot(cmp.curves,
+                                    title=f"Top-k overlap with {ref} vs chance · {method} · {_label(model)}"),
                 kind="overlap_curves", model=model, method=method, reference=ref, n_perm=n_perm, seed=seed)
         for language, table in tables.items():
             if language == ref:
@@ -183,7 +177,8 @@ def _score_figures(out: StandardFigures, scores: pd.DataFrame, k: int, reference
                 out.skipped[slug("models", method, language, f"{_short(ma)}_vs_{_short(mb)}")] = str(exc)
                 continue
             out.add(slug("models", method, language, f"{_short(ma)}_vs_{_short(mb)}"),
-                    model_alignment_plot(cmp, title=f"{_label(ma)} vs {_label(mb)} by relative depth · {method} · {language}"),
+                    model_alignment_plot(
+                        cmp, title=f"{_label(ma)} vs {_label(mb)} by relative depth · {method} · {language}"),
                     kind="models", method=method, language=language, models=[ma, mb], spearman=cmp.spearman,
                     jaccard=cmp.jaccard, alignment=cmp.alignment)
 
@@ -261,10 +256,9 @@ def _difficulty_from_results(results: pd.DataFrame) -> pd.DataFrame | None:
     """A0 (and its gap to the proxy) per target from the cells that start from θ1 (never ``direct``'s base)."""
     if "target_acc_before" not in results.columns:
         return None
-    if "start" in results.columns:
-        results = results[results["start"] == "proxy"]
-    elif "method" in results.columns:
-        results = results[results["method"] != "direct"]
+    from circuitlab.analysis.transfer import theta1_cells
+
+    results = theta1_cells(results)
     if results["target_acc_before"].isna().all():
         return None
     d = results.groupby("target", as_index=False)["target_acc_before"].mean().rename(columns={"target_acc_before": "a0"})

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from circuitlab.cli import app
-from circuitlab.cli.difficulty import accuracies_from_results
+from circuitlab.analysis import theta1_accuracies
 
 runner = CliRunner()
 
@@ -38,7 +38,7 @@ def test_accuracies_come_from_theta1_cells_of_a_results_table(nusax_dir, tmp_pat
         "target": ["javanese", "javanese", "sundanese"], "method": ["circuit", "direct", "full"],
         "start": ["proxy", "base", "proxy"], "target_acc_before": [0.4, 0.9, 0.5], "proxy_acc_before": [0.8, 0.6, 0.8],
     })
-    acc = accuracies_from_results(results, "indonesian")
+    acc = theta1_accuracies(results, "indonesian")
     assert acc == {"javanese": 0.4, "sundanese": 0.5, "indonesian": pytest.approx(0.8)}  # base-model cells left out
     path = tmp_path / "results.csv"
     results.to_csv(path, index=False)
@@ -60,7 +60,7 @@ def test_accuracies_take_the_named_proxy_and_canonical_languages():
         "method": ["circuit"] * 4, "start": ["proxy"] * 4,
         "target_acc_before": [0.4, 0.4, 0.9, float("nan")], "proxy_acc_before": [0.8, 0.8, 0.7, 0.8],
     })
-    acc = accuracies_from_results(results, "indonesian")
+    acc = theta1_accuracies(results, "indonesian")
     assert acc == {"javanese": pytest.approx(0.4), "indonesian": pytest.approx(0.8)}  # English θ1 and NaN left out
     with pytest.raises(ValueError, match="proxies: english, indonesian"):
-        accuracies_from_results(results, "minangkabau")
+        theta1_accuracies(results, "minangkabau")
