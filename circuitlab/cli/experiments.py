@@ -1,7 +1,8 @@
 """``circuitlab sweep``, ``report`` and ``demo``: thin wrappers over :mod:`circuitlab.experiments`.
 
 Every flag maps to a spec field: ``--executor`` is ``runtime.executor``,
-``--address`` is ``runtime.address``, ``--quiet`` is ``runtime.quiet``, and
+``--address`` is ``runtime.address``, ``--quiet`` is ``runtime.quiet``,
+``--matmul-precision`` is ``model.matmul_precision``, and
 ``--set FIELD=VALUE`` reaches any other field (``--set tuning.lr=1e-4``,
 ``--set grid.seeds=[31,777]``).
 """
@@ -34,10 +35,13 @@ def print_headline(results, methods: list[str] | None = None) -> None:
     echo_table(rows, cols)
 
 
-def _overrides(executor: str | None, address: str | None, quiet: bool, assignments: list[str] | None) -> dict:
+def _overrides(executor: str | None, address: str | None, quiet: bool, assignments: list[str] | None,
+               matmul_precision: str | None = None) -> dict:
     from circuitlab.experiments.spec import parse_assignment
 
     out = dict(parse_assignment(a) for a in assignments or [])
+    if matmul_precision is not None:
+        out["model.matmul_precision"] = matmul_precision
     if executor is not None:
         out["runtime.executor"] = executor
     if address is not None:
@@ -80,11 +84,14 @@ def sweep_cmd(
     set_: Optional[list[str]] = typer.Option(None, "--set", help="FIELD=VALUE spec override, repeatable "
                                                                  "(e.g. tuning.lr=1e-4)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not rebuild report.html at the end."),
+    matmul_precision: Optional[str] = typer.Option(
+        None, help="highest (exact float32, default) or medium (bfloat16 matmuls: faster on AMX CPUs) "
+                   "(model.matmul_precision)."),
 ) -> None:
     """Run every cell of SPEC into --out, once each; rerun the same command to resume after an interruption."""
     from circuitlab.experiments import load_spec, run_sweep
 
-    spec = load_spec(spec_path, _overrides(executor, address, quiet, set_))
+    spec = load_spec(spec_path, _overrides(executor, address, quiet, set_, matmul_precision))
     summary = run_sweep(spec, out, force=force, overwrite=overwrite, spec_source=str(spec_path.resolve()),
                         report=not no_report)
     _finish(summary, list(spec.grid.methods))
@@ -126,6 +133,9 @@ def demo_cmd(
     executor: Optional[str] = typer.Option(None, help="sequential (default) or ray."),
     force: bool = typer.Option(False, help="Continue a run folder made by a different spec."),
     overwrite: bool = typer.Option(False, help="Start the run folder over."),
+    matmul_precision: Optional[str] = typer.Option(
+        None, help="highest (exact float32, default) or medium (bfloat16 matmuls: faster on AMX CPUs) "
+                   "(model.matmul_precision)."),
 ) -> None:
     """The main job: Gemma-3-270M tuned on Indonesian, its circuit found, then adapted to a target language.
 
@@ -139,7 +149,7 @@ def demo_cmd(
     from circuitlab.experiments.demo import DEMO_NOTE, default_out, demo_spec, find_data_dir
 
     spec = demo_spec(target=target, full=full, data_dir=data_dir if data_dir else find_data_dir())
-    over = _overrides(executor, None, quiet, None)
+    over = _overrides(executor, None, quiet, None, matmul_precision)
     if over:
         spec = spec.replace(**over)
     out = out or default_out(spec)

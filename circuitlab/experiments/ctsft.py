@@ -19,6 +19,9 @@ cell            :meth:`circuitlab.tuning.Experiment.run_one`: learning rate chos
                 target and proxy test accuracy, forgetting, the sparse delta
 ==============  =====================================================================================
 
+Every stage and cell runs under the spec's ``model.matmul_precision``
+(:func:`circuitlab.models.matmul_precision`), in the driver and in Ray workers alike.
+
 The model is loaded once per process and kept in the run context's cache (with
 an exact parameter snapshot of θ1 that every cell restores), so a sequential sweep
 pays the load once and a Ray worker once per worker.
@@ -215,8 +218,11 @@ class CTSFTBackend:
     # -- stages ---------------------------------------------------------------------------------
 
     def run_stage(self, stage: Stage, deps: dict[str, StageOutput], ctx: RunContext) -> dict[str, Any]:
-        return {"proxy": self._proxy_stage, "scores": self._scores_stage, "baseline": self._baseline_stage}[
-            stage.kind](stage, deps, ctx)
+        from circuitlab.models import matmul_precision
+
+        run = {"proxy": self._proxy_stage, "scores": self._scores_stage, "baseline": self._baseline_stage}[stage.kind]
+        with matmul_precision(ctx.spec.model.matmul_precision):
+            return run(stage, deps, ctx)
 
     def _proxy_stage(self, stage: Stage, deps: dict[str, StageOutput], ctx: RunContext) -> dict[str, Any]:
         from circuitlab.tuning import ensure_proxy
@@ -322,6 +328,14 @@ class CTSFTBackend:
         return exp
 
     def run_cell(self, cell: Cell, stages: dict[str, StageOutput], ctx: RunContext) -> CellResult:
+        from circuitlab.models import matmul_precision
+
+        with matmul_precision(ctx.spec.model.matmul_precision):
+            result = self._run_cell(cell, stages, ctx)
+        result.row["matmul_precision"] = ctx.spec.model.matmul_precision
+        return result
+
+    def _run_cell(self, cell: Cell, stages: dict[str, StageOutput], ctx: RunContext) -> CellResult:
         from circuitlab.heads import HeadSet
 
         spec = ctx.spec

@@ -123,8 +123,9 @@ def demo_spec(target: str = "javanese", full: bool = False, data_dir: str | Path
 
 
 def default_out(spec: ExperimentSpec) -> Path:
-    """``runs/<name>`` under the working directory."""
-    return Path("runs") / spec.name
+    """``runs/<name>`` under the working directory (``-<precision>`` added when it is not 'highest')."""
+    suffix = "" if spec.model.matmul_precision == "highest" else f"-{spec.model.matmul_precision}"
+    return Path("runs") / f"{spec.name}{suffix}"
 
 
 __all__ = ["DEMO_BUDGET", "DEMO_NOTE", "PAPER_BUDGET", "default_out", "demo_spec", "find_data_dir"]

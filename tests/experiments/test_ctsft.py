@@ -120,3 +120,36 @@ def test_every_baseline_runs_as_a_sweep_cell(tmp_path, nusax_dir):
     assert 0 < df.loc["norms", "param_fraction"] < df.loc["random", "param_fraction"] < 1
     assert 0 < df.loc["lora", "param_fraction"] < 1
     assert df["target_acc"].between(0, 1).all() and df["proxy_acc_after"].between(0, 1).all()
+
+
+def test_cells_and_stages_run_under_the_specs_matmul_precision(tmp_path, nusax_dir, monkeypatch):
+    """model.matmul_precision = 'medium' is in force inside every stage and cell, recorded, and undone after."""
+    import torch
+
+    from circuitlab.experiments.ctsft import CTSFTBackend
+
+    seen: list[tuple[str, str]] = []
+
+    def spy(name: str, kind_of):
+        original = getattr(CTSFTBackend, name)
+
+        def wrapped(self, what, *args):
+            seen.append((kind_of(what), torch.get_float32_matmul_precision()))
+            return original(self, what, *args)
+
+        monkeypatch.setattr(CTSFTBackend, name, wrapped)
+
+    for name in ("_proxy_stage", "_scores_stage", "_baseline_stage"):
+        spy(name, lambda stage: stage.kind)
+    spy("_run_cell", lambda cell: cell.method)
+    before = torch.get_float32_matmul_precision()
+    spec = tiny_spec(nusax_dir, model={"name": "tiny-qwen2", "matmul_precision": "medium"},
+                     grid={"methods": ["circuit", "full"], "k": [2], "shots": [6], "seeds": [31]})
+    s = run_sweep(spec, tmp_path / "run", report=False)
+    assert s.status == "completed", s.failures
+    assert torch.get_float32_matmul_precision() == before == "highest"
+    assert {kind for kind, _ in seen} == {"proxy", "scores", "baseline", "circuit", "full"}
+    assert {p for _, p in seen} == {"medium"}
+    assert (s.results["matmul_precision"] == "medium").all()
+    manifest = json.loads((s.run.path / "manifest.json").read_text())
+    assert manifest["spec"]["model"]["matmul_precision"] == "medium"

@@ -77,6 +77,19 @@ def test_fingerprint_ignores_how_and_where(fake_spec):
     assert a.fingerprint() != fake_spec(tuning={"lr": 1e-4}).fingerprint()
 
 
+def test_matmul_precision_is_identity_only_when_not_the_default(fake_spec):
+    """A field added after runs existed: at 'highest' it leaves fingerprints (and cell ids) as they were."""
+    from circuitlab.experiments.cells import plan
+
+    a = fake_spec()
+    assert a.model.matmul_precision == "highest" and "matmul_precision" not in a.identity()["model"]
+    b = fake_spec(model={"name": a.model.name, "matmul_precision": "medium"})
+    assert b.identity()["model"]["matmul_precision"] == "medium" and b.fingerprint() != a.fingerprint()
+    assert not {c.id for c in plan(a).cells} & {c.id for c in plan(b).cells}
+    with pytest.raises(SpecError, match="model.matmul_precision.*Did you mean 'medium'"):
+        fake_spec(model={"name": a.model.name, "matmul_precision": "med"})
+
+
 def test_toml_round_trip_and_yaml(tmp_path, fake_spec, spec_dict):
     spec = fake_spec(tuning={"per_method": {"full": {"lr_grid": [1e-5, 3e-5]}}}, backend_options={"sleep_s": 0.1})
     path = tmp_path / "spec.toml"
