@@ -81,7 +81,8 @@ class ModelSpec:
     dtype: Literal["float32", "bfloat16", "float16"] = _f("float32", "Parameter dtype for tuning and evaluation.")
     matmul_precision: Literal["highest", "high", "medium"] = _f(
         "highest", "Float32 matmul precision: 'highest' = exact; 'medium' = bfloat16 products with float32 "
-                   "accumulation (about 1.6x faster steps on AMX/AVX512-BF16 CPUs); 'high' = TF32 on NVIDIA GPUs.",
+                   "accumulation (1.2-2x faster steps and cells on an AMX CPU, measured); 'high' = TF32 on "
+                   "NVIDIA GPUs.",
         identity="unless-default")
     device: str = _f("cpu", "torch device for the driver and each worker ('cpu', 'cuda', 'cuda:1').", identity=False)
 
