@@ -130,7 +130,9 @@ class ExperimentConfig:
                            self.proxy_lr_grid)
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self), default=str))
+        d = asdict(self)
+        d["train"], d["proxy_train"] = self.train.to_dict(), self.proxy_train.to_dict()
+        return json.loads(json.dumps(d, default=str))
 
     def grid_for(self, method: str) -> tuple[float, ...]:
         return (self.method_lr_grids or {}).get(method) or self.lr_grid or get_method(method).lr_grid

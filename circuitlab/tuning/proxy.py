@@ -63,6 +63,7 @@ class ProxyConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["train"] = self.train.to_dict()
         d["data"].pop("data_dir")  # where the files are does not change θ1; their content is in the key
         d["train"].pop("recompute")  # recomputation gives bit-identical gradients
         return d

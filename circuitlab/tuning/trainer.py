@@ -17,7 +17,13 @@ which tensors are trainable, this module runs AdamW over exactly those.
 - **Determinism**: the model stays in ``eval()`` mode (no dropout; Gemma-3, Qwen2
   and Llama have none anyway); epoch ``e`` visits the examples in the order of
   ``torch.randperm`` seeded with ``seed·1000 + e``, so a resumed run sees the same
-  batches.
+  batches (:func:`batch_order`).
+- **Length grouping** (``group_by_length=True``, off by default): as Hugging Face's
+  ``group_by_length``, the epoch's permutation is cut into mega-batches of
+  50 batches, each sorted by token length, so a batch pads to the length of
+  similar examples instead of to the longest of a random draw; the batches are
+  then visited in a seeded random order. On NusaX (100 examples, batch 16) this
+  trains on 0.56x the padded tokens; the batches are no longer independent draws.
 - **Safety**: a NaN/inf loss or gradient norm stops training *before* the bad
   update with :class:`NonFiniteLossError`, which names the step and suggests a
   lower learning rate; with a ``checkpoint_dir`` the last good state is saved
@@ -70,6 +76,8 @@ class TrainConfig:
     padding_side: Literal["right", "left"] = _opt("right", "Padding side of training batches.")
     recompute: Literal["none", "selective"] = _opt(
         "selective", "Recompute elementwise activations in backward, keep matmul outputs (see tuning.memory).")
+    group_by_length: bool = _opt(
+        False, "Batch examples of similar token length together (less padding; see batch_order).")
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -85,7 +93,10 @@ class TrainConfig:
         object.__setattr__(self, "betas", tuple(self.betas))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.group_by_length:  # added later: at its default it leaves saved configs and cache keys as they were
+            d.pop("group_by_length")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -212,6 +223,36 @@ def _save_checkpoint(path: Path, step: int, trainables, optimizer, scheduler, lo
     return path / CHECKPOINT_FILE
 
 
+#: Batches per mega-batch of length grouping (Hugging Face's ``LengthGroupedSampler`` uses 50).
+MEGABATCH = 50
+
+
+def batch_order(lengths: Sequence[int], config: TrainConfig, epoch: int) -> list[list[int]]:
+    """The batches (lists of example indices) of ``epoch``, a function of the seed, the epoch and the lengths only.
+
+    Plain: consecutive slices of ``randperm(n)`` seeded with ``seed·1000 + epoch``. With
+    ``group_by_length``, the same permutation is cut into mega-batches of
+    :data:`MEGABATCH` batches, each is sorted longest first (ties keep the permutation's order)
+    and sliced into batches, and the batches are shuffled by the same generator.
+    """
+    gen = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    bs = config.batch_size
+    if not config.group_by_length:
+        return [order[i:i + bs] for i in range(0, len(order), bs)]
+    batches: list[list[int]] = []
+    mega = bs * MEGABATCH
+    for m in range(0, len(order), mega):
+        chunk = sorted(order[m:m + mega], key=lambda i: -lengths[i])
+        batches += [chunk[i:i + bs] for i in range(0, len(chunk), bs)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+
+
+def token_lengths(task: ClassificationTask, tokenizer, examples: Sequence[Example], max_length: int) -> list[int]:
+    """Each example's prompt length in tokens as :meth:`ClassificationTask.encode` pads it (capped at max_length)."""
+    return [min(max_length, len(tokenizer(task.render(e), add_special_tokens=True)["input_ids"])) for e in examples]
+
+
 def checkpoint_exists(checkpoint_dir: str | Path | None) -> bool:
     return checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_FILE).exists()
 
@@ -288,6 +329,8 @@ def _train_installed(model, task, examples, tuner, trainables, config, ckpt_dir,
             return None
         return _save_checkpoint(ckpt_dir, step, trainables, optimizer, scheduler, losses, lrs, config, tuner)
 
+    lengths = (token_lengths(task, model.tokenizer, examples, config.max_length) if config.group_by_length
+               else [0] * len(examples))
     model.bridge.eval()
     release_memory()
     n_trainable = sum(p.numel() for p in params)
@@ -298,10 +341,10 @@ def _train_installed(model, task, examples, tuner, trainables, config, ckpt_dir,
     try:
         with torch.enable_grad(), selective_recompute(model, config.recompute == "selective"):
             for epoch in range(start // spe, config.epochs):
-                order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+                batches = batch_order(lengths, config, epoch)
                 for b in range(step - epoch * spe, spe):
                     ts = time.perf_counter()
-                    idx = order[b * config.batch_size:(b + 1) * config.batch_size].tolist()
+                    idx = batches[b]
                     batch = task.encode([examples[i] for i in idx], model.tokenizer, config.max_length,
                                         config.padding_side)
                     lr = optimizer.param_groups[0]["lr"]

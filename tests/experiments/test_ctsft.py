@@ -80,6 +80,19 @@ def test_cell_config_follows_the_spec(nusax_dir):
         experiment_config(reserved, cells["circuit"])
 
 
+def test_length_grouping_is_set_through_the_options(nusax_dir):
+    from circuitlab.experiments.ctsft import proxy_config
+
+    spec = tiny_spec(nusax_dir, tuning={"options": {"group_by_length": True}})
+    cells = {c.method: c for c in grid(spec)}
+    assert experiment_config(spec, cells["circuit"]).train.group_by_length
+    assert not proxy_config(spec, "indonesian").train.group_by_length
+    both = tiny_spec(nusax_dir, tuning={"options": {"group_by_length": True}},
+                     proxy_tuning={"n_src": 9, "epochs": 1, "batch_size": 9, "options": {"group_by_length": True}})
+    assert proxy_config(both, "indonesian").train.group_by_length
+    assert proxy_config(both, "indonesian").key() != proxy_config(spec, "indonesian").key()  # another θ1
+
+
 def test_xnli_protocol_keeps_validation_out_of_the_pools(xnli_dir):
     spec = spec_from_dict({"data": {"dataset": "xnli", "proxy": "en", "targets": ["es"], "data_dir": str(xnli_dir)},
                            "evaluation": {"n_valid": 100, "n_test": 50}})

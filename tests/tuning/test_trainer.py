@@ -9,7 +9,7 @@ from circuitlab.heads import HeadSet
 from circuitlab.tasks import make_task
 from circuitlab.tuning import MaskTuner, ModelIndex, ModelSnapshot, NonFiniteLossError, ParamMask, TrainConfig, train
 from circuitlab.tuning import trainer as trainer_mod
-from circuitlab.tuning.trainer import CHECKPOINT_FILE, _lr_lambda
+from circuitlab.tuning.trainer import CHECKPOINT_FILE, _lr_lambda, batch_order
 
 
 def _tuner(model):
@@ -71,11 +71,12 @@ def test_nonfinite_loss_stops_before_the_update(tiny_qwen2, examples, tmp_path):
         snap.restore(model)
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tiny_qwen2, examples, tmp_path, monkeypatch):
+@pytest.mark.parametrize("grouped", [False, True], ids=["random-batches", "length-grouped"])
+def test_interrupted_run_resumes_to_the_same_weights(tiny_qwen2, examples, tmp_path, monkeypatch, grouped):
     model = tiny_qwen2
     snap = ModelSnapshot.take(model)
     task = make_task("nusax", model.tokenizer)
-    config = TrainConfig(lr=1e-2, epochs=2, batch_size=3, seed=4)  # 4 steps
+    config = TrainConfig(lr=1e-2, epochs=2, batch_size=3, seed=4, group_by_length=grouped)  # 4 steps
     try:
         full = train(model, task, examples, _tuner(model), config, progress=False)
         expected = _params(model)
@@ -132,3 +133,63 @@ def test_selective_recompute_gives_the_same_gradients(tiny_model, examples):
         tuner.merge()
     assert all(torch.equal(grads[0][k], grads[1][k]) for k in trainables)
     assert all("forward" not in b.__dict__ for b in model.bridge.blocks)  # the wrapping is gone
+
+
+def test_plain_batch_order_is_the_seeded_permutation():
+    config = TrainConfig(batch_size=4, seed=7)
+    perm = torch.randperm(10, generator=torch.Generator().manual_seed(7 * 1000 + 1)).tolist()
+    assert batch_order([0] * 10, config, epoch=1) == [perm[0:4], perm[4:8], perm[8:10]]
+
+
+def _padded_tokens(batches, lengths):
+    return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+
+def test_length_grouped_batches_cover_every_example_once_with_less_padding():
+    lengths = [int(x) for x in torch.randint(5, 128, (250,), generator=torch.Generator().manual_seed(0))]
+    plain, grouped = TrainConfig(batch_size=16, seed=3), TrainConfig(batch_size=16, seed=3, group_by_length=True)
+    mega = 16 * trainer_mod.MEGABATCH  # 250 < 800: one mega-batch, every batch a run of the length order
+    for epoch in range(2):
+        batches = batch_order(lengths, grouped, epoch)
+        assert sorted(i for b in batches for i in b) == list(range(250))
+        assert sorted(map(len, batches)) == [10] + [16] * 15
+        assert len(lengths) < mega
+        spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b)) for b in batches)
+        assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(spans, spans[1:]))  # batches do not interleave
+        assert _padded_tokens(batches, lengths) < 0.7 * _padded_tokens(batch_order(lengths, plain, epoch), lengths)
+        assert batches == batch_order(lengths, grouped, epoch)  # a function of seed, epoch and lengths
+    assert batch_order(lengths, grouped, 0) != batch_order(lengths, grouped, 1)  # the batches' order is shuffled
+
+
+def test_length_grouping_is_left_out_of_saved_configs_at_its_default():
+    assert "group_by_length" not in TrainConfig().to_dict()  # θ1 cache keys and resumable folders stay valid
+    on = TrainConfig(group_by_length=True)
+    assert on.to_dict()["group_by_length"] is True and TrainConfig.from_dict(on.to_dict()) == on
+    from circuitlab.tuning import ExperimentConfig, ProxyConfig
+
+    assert "group_by_length" not in ProxyConfig().to_dict()["train"]
+    assert ProxyConfig(train=on).to_dict()["train"]["group_by_length"] is True
+    assert ExperimentConfig(train=on).to_dict()["train"]["group_by_length"] is True
+    assert "group_by_length" not in ExperimentConfig().to_dict()["proxy_train"]
+
+
+def test_training_uses_the_length_grouped_batches(tiny_qwen2, examples, monkeypatch):
+    model = tiny_qwen2
+    snap = ModelSnapshot.take(model)
+    task = make_task("nusax", model.tokenizer)
+    config = TrainConfig(lr=1e-3, epochs=2, batch_size=2, seed=1, group_by_length=True)
+    lengths = trainer_mod.token_lengths(task, model.tokenizer, examples, config.max_length)
+    assert len(set(lengths)) > 2
+    seen, real_step = [], trainer_mod.training_step
+
+    def spy(model_, task_, batch, *args, **kwargs):
+        seen.append(batch.input_ids.shape[1])
+        return real_step(model_, task_, batch, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "training_step", spy)
+    try:
+        train(model, task, examples, _tuner(model), config, progress=False)
+    finally:
+        snap.restore(model)
+    expected = [max(lengths[i] for i in b) for e in range(2) for b in batch_order(lengths, config, e)]
+    assert seen == expected
