@@ -97,8 +97,9 @@ def tune_cmd(
     weight_decay: float = typer.Option(0.01, min=0.0, help="AdamW weight decay (never touches frozen elements)."),
     recompute: str = typer.Option("selective", help="selective: recompute elementwise activations in backward "
                                                      "(less memory, same gradients); none: keep them."),
-    group_by_length: bool = typer.Option(False, help="Batch examples of similar token length together (less "
-                                                       "padding, ~0.56x the tokens on NusaX; θ1 too)."),
+    group_by_length: bool = typer.Option(False, help="Target tuning: batch examples of similar token length "
+                                                       "together (~0.56x the padded tokens on NusaX; θ1 keeps "
+                                                       "random batches)."),
     kv_rule: str = typer.Option("any", help="GQA K/V rule: any (train shared K/V if any query head is "
                                             "selected), all, or none (K/V frozen)."),
     scores: Optional[Path] = typer.Option(None, help="Head-score table to reuse (CSV/parquet from discovery); "
@@ -148,8 +149,7 @@ def tune_cmd(
         k=_k(k), shots=shots, seeds=tuple(seed_list), kv_rule=kv_rule, n_src=n_src, proxy_seed=proxy_seed,
         lr_grid=tuple(grid) if grid else None, train=train,
         proxy_train=TrainConfig(lr=proxy_lr, epochs=proxy_epochs, batch_size=batch_size, max_length=max_length,
-                                warmup_ratio=warmup, weight_decay=weight_decay, recompute=recompute,
-                                group_by_length=group_by_length),
+                                warmup_ratio=warmup, weight_decay=weight_decay, recompute=recompute),
         data=DataProtocol(dataset=dataset, data_dir=str(data_dir) if data_dir else None, test_limit=test_limit,
                           val_limit=val_limit),
         lora=LoraSettings(r=lora_r, alpha=lora_alpha), scorer=scorer, discovery_n=discovery_n,

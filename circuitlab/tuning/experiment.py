@@ -144,8 +144,8 @@ RESULT_COLUMNS = [
     "target_f1_before", "proxy_acc_before", "proxy_acc_after", "proxy_f1_after", "forgetting", "n_params_trainable",
     "frac_params_trainable", "n_params_changed", "frac_params_changed", "n_params_total", "train_loss_first",
     "train_loss_final", "steps", "train_s", "wall_s", "test_n", "proxy_test_n", "train_label_counts", "epochs",
-    "batch_size", "max_length", "warmup_ratio", "weight_decay", "schedule", "max_grad_norm", "proxy_key",
-    "delta_dir", "error", "versions",
+    "batch_size", "max_length", "warmup_ratio", "weight_decay", "schedule", "max_grad_norm", "group_by_length",
+    "proxy_key", "delta_dir", "error", "versions",
 ]
 
 
@@ -482,7 +482,8 @@ class Experiment:
             target_f1_before=before["targets"][target]["test_f1"], proxy_acc_before=before["proxy_test_acc"],
             train_label_counts=json.dumps(label_counts(examples)), epochs=t.epochs, batch_size=t.batch_size,
             max_length=t.max_length, warmup_ratio=t.warmup_ratio, weight_decay=t.weight_decay, schedule=t.schedule,
-            max_grad_norm=t.max_grad_norm, proxy_key=self.proxy.key, versions=json.dumps(versions()),
+            max_grad_norm=t.max_grad_norm, group_by_length=t.group_by_length, proxy_key=self.proxy.key,
+            versions=json.dumps(versions()),
         )
         return row
 

@@ -21,12 +21,16 @@ def test_tune_end_to_end_and_refusals(nusax_dir, tmp_path):
     df = pd.read_csv(out / "results.csv")
     assert sorted(df["method"]) == ["norms", "norms", "random", "random"] and set(df["seed"]) == {31, 777}
     assert set(df["lr"]) <= {1e-3, 1e-2} and (df["status"] == "ok").all()
+    assert not df["group_by_length"].any()
     assert "| javanese | random |" in res.output
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "not empty" in again.output and "--resume" in again.output
     resumed = CliRunner().invoke(app, args + ["--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert len(pd.read_csv(out / "results.csv")) == 4
+    grouped = CliRunner().invoke(app, args + ["--out", str(tmp_path / "grouped"), "--group-by-length"])
+    assert grouped.exit_code == 0, grouped.output
+    assert pd.read_csv(tmp_path / "grouped" / "results.csv")["group_by_length"].all()
 
 
 def test_bad_inputs_exit_2_with_a_message(tmp_path):
