@@ -27,7 +27,8 @@ which tensors are trainable, this module runs AdamW over exactly those.
   draws, and where length tracks the label they are label-skewed (NusaX's neutral
   texts are short). With fewer examples than one mega-batch every epoch repeats the
   same batches; on θ1's 50 Indonesian examples it lowered validation accuracy
-  from 0.775 to 0.675 (one run), so the paper sweep groups target tuning only.
+  from 0.775 to 0.675 (one run), so the within-an-hour paper sweep groups target
+  tuning only (examples/nusax_paper.toml).
 - **Safety**: a NaN/inf loss or gradient norm stops training *before* the bad
   update with :class:`NonFiniteLossError`, which names the step and suggests a
   lower learning rate; with a ``checkpoint_dir`` the last good state is saved
