@@ -161,6 +161,21 @@ def test_length_grouped_batches_cover_every_example_once_with_less_padding():
     assert batch_order(lengths, grouped, 0) != batch_order(lengths, grouped, 1)  # the batches' order is shuffled
 
 
+def test_length_grouping_sorts_within_each_mega_batch_only():
+    lengths = [int(x) for x in torch.randint(5, 128, (250,), generator=torch.Generator().manual_seed(1))]
+    config = TrainConfig(batch_size=2, seed=5, group_by_length=True)  # mega-batches of 100: 100, 100, 50
+    mega = 2 * trainer_mod.MEGABATCH
+    perm = torch.randperm(250, generator=torch.Generator().manual_seed(5 * 1000)).tolist()
+    chunk_of = {i: pos // mega for pos, i in enumerate(perm)}
+    batches = batch_order(lengths, config, 0)
+    assert len(batches) == 125 and sorted(i for b in batches for i in b) == list(range(250))
+    assert all(len({chunk_of[i] for i in b}) == 1 for b in batches)  # a batch never mixes mega-batches
+    for c in range(3):
+        mine = [b for b in batches if chunk_of[b[0]] == c]
+        spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b)) for b in mine)
+        assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(spans, spans[1:]))
+
+
 def test_length_grouping_is_left_out_of_saved_configs_at_its_default():
     assert "group_by_length" not in TrainConfig().to_dict()  # θ1 cache keys and resumable folders stay valid
     on = TrainConfig(group_by_length=True)
