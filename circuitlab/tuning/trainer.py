@@ -59,8 +59,10 @@ from circuitlab.tasks import ClassificationTask, label_logits
 from circuitlab.tuning.memory import release_memory, selective_recompute
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
+def _opt(default, help: str, saved: bool | str = True):
+    """A field with its help text. ``saved="unless-default"``: a field added after configs were saved and
+    cache keys derived from them; :meth:`TrainConfig.to_dict` leaves it out at its default, so they stay valid."""
+    return field(default=default, metadata={"help": help, "saved": saved})
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class TrainConfig:
     recompute: Literal["none", "selective"] = _opt(
         "selective", "Recompute elementwise activations in backward, keep matmul outputs (see tuning.memory).")
     group_by_length: bool = _opt(
-        False, "Batch examples of similar token length together (less padding; see batch_order).")
+        False, "Batch examples of similar token length together (less padding; see batch_order).",
+        saved="unless-default")
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -99,8 +102,9 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if not self.group_by_length:  # added later: at its default it leaves saved configs and cache keys as they were
-            d.pop("group_by_length")
+        for f in fields(self):
+            if f.metadata.get("saved") == "unless-default" and d[f.name] == f.default:
+                d.pop(f.name)
         return d
 
     @classmethod

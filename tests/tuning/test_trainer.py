@@ -148,12 +148,11 @@ def _padded_tokens(batches, lengths):
 def test_length_grouped_batches_cover_every_example_once_with_less_padding():
     lengths = [int(x) for x in torch.randint(5, 128, (250,), generator=torch.Generator().manual_seed(0))]
     plain, grouped = TrainConfig(batch_size=16, seed=3), TrainConfig(batch_size=16, seed=3, group_by_length=True)
-    mega = 16 * trainer_mod.MEGABATCH  # 250 < 800: one mega-batch, every batch a run of the length order
+    assert len(lengths) < 16 * trainer_mod.MEGABATCH  # one mega-batch: every batch a run of the length order
     for epoch in range(2):
         batches = batch_order(lengths, grouped, epoch)
         assert sorted(i for b in batches for i in b) == list(range(250))
         assert sorted(map(len, batches)) == [10] + [16] * 15
-        assert len(lengths) < mega
         spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b)) for b in batches)
         assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(spans, spans[1:]))  # batches do not interleave
         assert _padded_tokens(batches, lengths) < 0.7 * _padded_tokens(batch_order(lengths, plain, epoch), lengths)
