@@ -15,7 +15,12 @@ method starts from the same state):
    Every block recomputes its elementwise activations in backward (``--recompute
    selective``, the trainer's default) unless a method is given as ``METHOD:none``;
 4. report the median step time and the peak RSS over the timed steps (``VmHWM``),
-   plus the RSS before them (model + optimizer state) and the optimizer's state size.
+   plus the RSS before them (model + optimizer state) and the optimizer's state size;
+   and the same steps' split into ``forward`` (to the loss), ``backward`` and ``update``
+   (clip, AdamW, schedule), timed inside :func:`~circuitlab.tuning.trainer.training_step`.
+   The split shows where a head mask can save time: ``full``'s backward computes
+   input *and* weight gradients, ``circuit``'s input gradients through every layer
+   (it trains every norm, layer 0's included) and its few slices' weight gradients.
 
 Methods are run in interleaved rounds (full, circuit, lora, full, circuit, …) so
 that load from other processes on a shared machine hits them alike; the load
@@ -107,10 +112,10 @@ def worker(args: argparse.Namespace) -> dict:
                         if torch.is_tensor(v))
         rss_before = _status_kb("VmRSS")
         reset_ok = _reset_peak()
-        times, cpu = [], []
+        times, cpu, phases = [], [], {}
         for _ in range(args.steps):
             t, c = time.perf_counter(), time.process_time()
-            training_step(model, task, batch, params, optimizer, scheduler, config.max_grad_norm)
+            training_step(model, task, batch, params, optimizer, scheduler, config.max_grad_norm, phases=phases)
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
     peak = _status_kb("VmHWM")
@@ -120,7 +125,7 @@ def worker(args: argparse.Namespace) -> dict:
         "n_trainable_tensors": len(params), "n_trainable": sum(p.numel() for p in params),
         "n_params_total": tuner.mask.total, "optimizer_state_mb": opt_bytes / 2**20,
         "warmup_step_s": warm_s, "step_s": times, "step_s_median": statistics.median(times),
-        "step_cpu_s": cpu, "step_cpu_s_median": statistics.median(cpu),
+        "step_cpu_s": cpu, "step_cpu_s_median": statistics.median(cpu), "phase_s": phases,
         "rss_before_steps_mb": rss_before / 1024, "peak_rss_mb": peak / 1024, "peak_reset": reset_ok,
         "torch_threads": torch.get_num_threads(),
     }
@@ -211,6 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
             "rss_before_steps_mb": statistics.median(r["rss_before_steps_mb"] for r in rs),
             "n_trainable": rs[0]["n_trainable"], "fraction": rs[0]["n_trainable"] / rs[0]["n_params_total"],
             "optimizer_state_mb": rs[0]["optimizer_state_mb"], "heads": rs[0]["heads"],
+            "phase_s_median": {ph: statistics.median(x for r in rs for x in r["phase_s"][ph])
+                               for ph in ("forward", "backward", "update")},
         }
     base = methods[0]
     ratios = {
@@ -245,6 +252,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{m:>14} {sm['step_s_median']:>8.2f} {sm['step_s_min']:>7.2f} {sm['step_cpu_s_median']:>7.2f} "
               f"{sm['peak_rss_mb']:>12.0f} {r['time']:>7.3f} {r['time_min']:>6.3f} {r['cpu_time']:>6.3f} "
               f"{r['peak_rss']:>6.3f}")
+    print(f"\n{'method':>14} {'forward s':>10} {'backward s':>11} {'update s':>9} {'bwd/fwd':>8}   (medians)")
+    for m in methods:
+        ph = summary[m]["phase_s_median"]
+        print(f"{m:>14} {ph['forward']:>10.2f} {ph['backward']:>11.2f} {ph['update']:>9.2f} "
+              f"{ph['backward'] / ph['forward']:>8.2f}")
     print(f"written to {path}")
     return result
 

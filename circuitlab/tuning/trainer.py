@@ -190,22 +190,34 @@ def make_optimizer(trainables: dict[str, torch.nn.Parameter], config: TrainConfi
 
 def training_step(
     model, task: ClassificationTask, batch, params: Sequence[torch.nn.Parameter], optimizer, scheduler=None,
-    max_grad_norm: float | None = 1.0, on_nonfinite=None,
+    max_grad_norm: float | None = 1.0, on_nonfinite=None, phases: dict[str, list[float]] | None = None,
 ) -> float:
     """One optimizer step on ``batch``: label-logit cross-entropy, backward, clip, AdamW, schedule.
 
     Raises ``on_nonfinite(what, value)`` (default: a ``FloatingPointError``) *before* updating anything when
-    the loss or the gradient norm is NaN/inf. Returns the loss.
+    the loss or the gradient norm is NaN/inf. Returns the loss. With ``phases`` (a dict), the wall seconds
+    of ``forward`` (to the loss), ``backward`` and ``update`` (clip, AdamW, schedule) are appended to its
+    lists (benchmarks; on CPU, where every op is synchronous).
     """
     def fail(what: str, value: float):
         optimizer.zero_grad(set_to_none=True)
         raise (on_nonfinite(what, value) if on_nonfinite else FloatingPointError(f"{what} is {value}"))
 
+    clock = [time.perf_counter()] if phases is not None else None
+
+    def lap(name: str) -> None:
+        if clock is not None:
+            now = time.perf_counter()
+            phases.setdefault(name, []).append(now - clock[0])  # type: ignore[union-attr]
+            clock[0] = now
+
     logits = label_logits(model, task, batch)
     loss = F.cross_entropy(logits.float(), batch.labels.to(logits.device))
     if not torch.isfinite(loss):
         fail("training loss", loss.item())
+    lap("forward")
     loss.backward()
+    lap("backward")
     if max_grad_norm is not None:
         norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     else:
@@ -216,6 +228,7 @@ def training_step(
     if scheduler is not None:
         scheduler.step()
     optimizer.zero_grad(set_to_none=True)
+    lap("update")
     return loss.item()
 
 

@@ -111,3 +111,32 @@ def test_registry_rejects_unknown_and_head_methods_need_scores(tiny_qwen2):
     assert {t[h.layer, h.head].item() for h in top} == set(t.flatten().topk(2).values.tolist())
     index = ModelIndex.build(tiny_qwen2.hf_model, "qwen2")
     assert index.n_params() == sum(p.numel() for p in tiny_qwen2.hf_model.parameters())
+
+
+def test_training_step_phase_timings_leave_the_update_unchanged(tiny_qwen2, examples):
+    """``phases`` records forward/backward/update once per step; with or without it the weights agree bit for bit."""
+    from circuitlab.tasks import make_task
+    from circuitlab.tuning import ModelSnapshot
+
+    model = tiny_qwen2
+    task = make_task("nusax", model.tokenizer)
+    batch = task.encode(examples[:3], model.tokenizer)
+    snap = ModelSnapshot.take(model)
+    results = []
+    for phases in (None, {}):
+        tuner, _ = _tuner("circuit", model)
+        trainables = tuner.install(model)
+        opt = make_optimizer(trainables, CONFIG)
+        try:
+            with torch.enable_grad():
+                losses = [training_step(model, task, batch, list(trainables.values()), opt, None, 1.0,
+                                        phases=phases) for _ in range(2)]
+        finally:
+            tuner.merge()
+        results.append((losses, {k: v.clone() for k, v in model.hf_model.state_dict().items()}, phases))
+        snap.restore(model)
+    (plain_losses, plain_state, _), (timed_losses, timed_state, phases) = results
+    assert plain_losses == timed_losses and plain_losses[0] != plain_losses[1]
+    assert all(torch.equal(plain_state[k], timed_state[k]) for k in plain_state)
+    assert set(phases) == {"forward", "backward", "update"}
+    assert all(len(v) == 2 and all(t > 0 for t in v) for v in phases.values())
