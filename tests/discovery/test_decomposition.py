@@ -156,3 +156,36 @@ def test_head_target_stops_at_the_target_layer(tiny_qwen2, mixed_examples):
     assert out is None
     assert [layer for layer, _ in seen] == [1, 2]
     assert seen[-1][1] == list(range(len(early)))  # every source reaches layer 2
+
+
+@pytest.mark.parametrize(
+    "streams,n_heads,n_kv,t_q,softcap",
+    [(5, 4, 1, 7, None), (5, 4, 2, 7, 3.0), (4, 4, 4, 6, None), (3, 4, 1, 1, None), (0, 4, 1, 6, None)],
+    ids=["gqa-1kv", "gqa-2kv-softcap", "mha", "one-query-row", "no-streams"],
+)
+def test_fast_attention_equals_the_general_rules(monkeypatch, streams, n_heads, n_kv, t_q, softcap):
+    """The β-only attention (streams folded into matrix rows) computes what the general product/softmax rules
+    compute, for grouped-query, multi-head, soft-capped, single-row and stream-less inputs, with masking."""
+    gen = torch.Generator().manual_seed(0)
+    b, t_k, dh = 3, 6 if t_q == 1 else t_q, 8
+
+    def parts(h: int, t: int) -> rules.Parts:
+        total = torch.randn(b, t, h, dh, generator=gen)
+        return rules.Parts(total, 0.3 * torch.randn(streams, b, t, h, dh, generator=gen))
+
+    q, k, v = parts(n_heads, t_q), parts(n_kv, t_k), parts(n_kv, t_k)
+    mask = torch.zeros(b, 1, t_q, t_k)
+    mask[0, ..., :2] = torch.finfo(torch.float32).min  # a left-padded row
+    scaling = 0.3  # not a power of two: the two forms round differently
+    checked = [rules.Parts(p.total, p.beta, p.total - p.beta) for p in (q, k, v)]
+    calls, fast_path = [], rules._attention_beta
+    monkeypatch.setattr(rules, "_attention_beta", lambda *a: calls.append(1) or fast_path(*a))
+    ref = rules.attention(*checked, mask, scaling, softcap)  # the general path (γ carried)
+    assert not calls
+    fast = rules.attention(q, k, v, mask, scaling, softcap)
+    assert calls == [1]
+    assert fast.gamma is None and fast.beta.shape == (streams, b, t_q, n_heads, dh)
+    torch.testing.assert_close(fast.total, ref.total, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast.beta, ref.beta, rtol=1e-5, atol=1e-6)
+    if streams:
+        assert fast.beta.abs().max() > 1e-2

@@ -71,7 +71,8 @@ mean-ablation effect with the norms' scales frozen; the tests check both.
 
 Checked mode
 ------------
-The fast path carries only β. Checked mode (tests) also carries γ and computes it
+The fast path carries only β (its attention, :func:`_attention_beta`, folds the streams into
+the rows of each matrix product instead of broadcasting the totals over them). Checked mode (tests) also carries γ and computes it
 with the γ-form of every rule from γ and the totals alone (``f(γ)``, the ``|γ|``-share
 of a bias, ``softmax(s_γ)``, ``x_γ ∘ y + x ∘ y_γ − x ∘ y`` ...), never as ``total − β``.
 ``β' + γ' = total'`` then holds only if the two forms are mutually consistent, which
@@ -304,6 +305,8 @@ def attention(
     q: Parts, k: Parts, v: Parts, mask: Tensor, scaling: float, softcap: float | None = None
 ) -> Parts:
     """Attention: product rule on ``q·kᵀ`` and on ``P·v``, softmax rule on the pattern (module docstring)."""
+    if all(p.gamma is None and p.beta is not None for p in (q, k, v)) and mask.shape[1] == 1:
+        return _attention_beta(q, k, v, mask, scaling, softcap)
     n_kv = k.total.shape[-2]
     qg, kt, vt = q.map(lambda t: _group_q(t, n_kv)), k.map(_kv), v.map(_kv)
     scores = product(qg, kt, lambda a, b: torch.matmul(a, b.transpose(-1, -2)) * scaling)
@@ -314,3 +317,47 @@ def attention(
     scores = Parts(scores.total + m, scores.beta, None if scores.gamma is None else scores.gamma + m)
     probs = elementwise(scores, lambda t: torch.softmax(t, dim=-1))
     return product(probs, vt, torch.matmul).map(_ungroup)
+
+
+def _attention_beta(
+    q: Parts, k: Parts, v: Parts, mask: Float[Tensor, "B 1 Tq Tk"], scaling: float, softcap: float | None
+) -> Parts:
+    """:func:`attention`'s fast path (β carried, γ implicit): the same rules, laid out so no product
+    broadcasts a total over the streams.
+
+    A broadcasting ``matmul`` copies its smaller operand once per stream (and once per query head of a
+    K/V group). Here the streams and the query heads of a group are folded into the *rows* of one matrix
+    product per (example, K/V head): ``q_β·kᵀ`` is ``[S·rep·Tq, dh] @ [dh, Tk]``, ``q·k_βᵀ`` is computed
+    as ``k_β·qᵀ`` (``[S·Tk, dh] @ [dh, rep·Tq]``) and transposed, ``P·v_β`` as ``P @ [Tk, S·dh]``. Only
+    the β operands are rearranged (one copy each), and the output is written in the engine's layout
+    ``[S, B, Tq, H, dh]`` in the same pass that adds the two terms of ``z_β``.
+    """
+    S, B, Tq, H, dh = q.beta.shape  # type: ignore[union-attr]
+    Tk, n_kv = k.total.shape[1], k.total.shape[2]
+    rep, rows = H // n_kv, (H // n_kv) * Tq
+    q_t = q.total.view(B, Tq, n_kv, rep, dh).permute(0, 2, 3, 1, 4).reshape(B, n_kv, rows, dh)
+    k_t, v_t = k.total.permute(0, 2, 1, 3), v.total.permute(0, 2, 1, 3)  # [B, Hkv, Tk, dh]
+    q_b = q.beta.view(S, B, Tq, n_kv, rep, dh).permute(1, 3, 0, 4, 2, 5).reshape(B, n_kv, S * rows, dh)
+    k_b = k.beta.permute(1, 3, 0, 2, 4).reshape(B, n_kv, S * Tk, dh)  # type: ignore[union-attr]
+    v_b = v.beta.permute(1, 3, 2, 0, 4).reshape(B, n_kv, Tk, S * dh)  # type: ignore[union-attr]
+
+    scores = torch.matmul(q_t, k_t.transpose(-1, -2)).mul_(scaling)  # [B, Hkv, rep·Tq, Tk]
+    s_b = torch.matmul(q_b, k_t.transpose(-1, -2)).view(B, n_kv, S, rows, Tk)
+    s_b.add_(torch.matmul(k_b, q_t.transpose(-1, -2)).view(B, n_kv, S, Tk, rows).transpose(-1, -2))
+    s_b.mul_(scaling)
+    if softcap is not None:
+        cap = float(softcap)
+        capped = torch.tanh(scores / cap) * cap
+        s_b = torch.sub(capped[:, :, None], torch.tanh((scores[:, :, None] - s_b) / cap) * cap, out=s_b)
+        scores = capped
+    scores = scores + mask[:, :, None].expand(B, 1, rep, Tq, Tk).reshape(B, 1, rows, Tk)
+    probs = torch.softmax(scores, dim=-1)
+    p_b = torch.softmax(scores[:, :, None] - s_b, dim=-1)  # P_γ, then P_β = P − P_γ in place
+    p_b = torch.sub(probs[:, :, None], p_b, out=p_b)
+
+    z1 = torch.matmul(p_b.view(B, n_kv, S * rows, Tk), v_t).view(B, n_kv, S, rep, Tq, dh)
+    z2 = torch.matmul(probs, v_b).view(B, n_kv, rep, Tq, S, dh)
+    z_b = q.beta.new_empty((S, B, Tq, n_kv, rep, dh))  # type: ignore[union-attr]
+    torch.add(z1.permute(2, 0, 4, 1, 3, 5), z2.permute(4, 0, 3, 1, 2, 5), out=z_b)
+    z_t = torch.matmul(probs, v_t).view(B, n_kv, rep, Tq, dh).permute(0, 3, 1, 2, 4).reshape(B, Tq, H, dh)
+    return Parts(z_t, z_b.view(S, B, Tq, H, dh), None)
