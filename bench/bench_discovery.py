@@ -43,6 +43,7 @@ from circuitlab.evaluation import predict_logits  # noqa: E402
 from circuitlab.discovery import (  # noqa: E402
     DiscoveryError, HeadMean, build_discovery_set, get_scorer, label_balanced_mean,
 )
+from circuitlab.allocator import mode as allocator_mode  # noqa: E402
 from circuitlab.models import load_model  # noqa: E402
 from circuitlab.tasks import make_task  # noqa: E402
 
@@ -252,7 +253,7 @@ def main() -> None:
                 "process; the machine is shared (see loadavg), so wall times drift with other users' load: the "
                 "process CPU times (cpu_s, user+sys) are the steadier comparison when threads=1",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_start": load_start,
-                    "loadavg_end": os.getloadavg()},
+                    "loadavg_end": os.getloadavg(), "allocator": allocator_mode()},
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -270,4 +271,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from circuitlab.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # as the `circuitlab` command does (CIRCUITLAB_MALLOC=system: glibc's default)
     main()

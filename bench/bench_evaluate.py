@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from circuitlab.allocator import mode as allocator_mode
 from circuitlab.data import load_nusax
 from circuitlab.evaluation import iter_batches, predict_logits
 from circuitlab.models import load_model
@@ -72,6 +73,7 @@ def main() -> None:
         "same_predictions": bool(torch.equal(fast.argmax(-1), slow.argmax(-1))),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
         "torch_threads": torch.get_num_threads(), "host": platform.node(), "torch": torch.__version__,
+        "allocator": allocator_mode(),
     }
     print(json.dumps(result, indent=2))
     (HERE / "results").mkdir(exist_ok=True)
@@ -79,4 +81,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from circuitlab.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # as the `circuitlab` command does (CIRCUITLAB_MALLOC=system: glibc's default)
     main()

@@ -144,4 +144,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from circuitlab.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # as the `circuitlab` command does (CIRCUITLAB_MALLOC=system: glibc's default)
     main()

@@ -47,6 +47,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from circuitlab.allocator import mode as allocator_mode  # noqa: E402
 
 
 def _status_kb(field: str) -> int:
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
         "summary": summary, "ratios_vs_baseline": ratios, "target": {"circuit": {"time": 0.45, "peak_rss": 0.45}},
         "runs": runs, "load_average_at_starts": loads, "wall_s": time.time() - t0, "cpu_count": os.cpu_count(),
         "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "allocator": allocator_mode(),
     }
     try:
         from circuitlab.tuning.versions import versions
@@ -262,4 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    from circuitlab.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # as the `circuitlab` command does (CIRCUITLAB_MALLOC=system: glibc's default)
     main()

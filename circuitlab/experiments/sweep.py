@@ -257,8 +257,10 @@ class _CellWorker:
     """A Ray actor: holds one backend (and its cache: the loaded model) for many cells."""
 
     def __init__(self, spec_dict: dict, threads: int) -> None:
+        from circuitlab.allocator import reuse_freed_memory
         from circuitlab.experiments.spec import spec_from_dict
 
+        reuse_freed_memory()  # as the `circuitlab` command does in its own process
         if threads > 0:
             with contextlib.suppress(Exception):
                 import torch
