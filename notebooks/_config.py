@@ -24,6 +24,10 @@ environment variables steer them:
 
 The budget only changes *how much* is computed and on which model, never *what*:
 the same cells run either way.
+
+Importing this module also keeps freed tensor memory for reuse in the kernel's process
+(:func:`circuitlab.allocator.reuse_freed_memory`, as the ``circuitlab`` command does;
+``CIRCUITLAB_MALLOC=system`` turns it off).
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from circuitlab.allocator import reuse_freed_memory
+
 HERE = Path(__file__).resolve().parent
+reuse_freed_memory()
 
 
 def _data_dir() -> Path:
