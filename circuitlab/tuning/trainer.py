@@ -203,13 +203,14 @@ def training_step(
         optimizer.zero_grad(set_to_none=True)
         raise (on_nonfinite(what, value) if on_nonfinite else FloatingPointError(f"{what} is {value}"))
 
-    clock = [time.perf_counter()] if phases is not None else None
+    last = time.perf_counter()
 
     def lap(name: str) -> None:
-        if clock is not None:
+        nonlocal last
+        if phases is not None:
             now = time.perf_counter()
-            phases.setdefault(name, []).append(now - clock[0])  # type: ignore[union-attr]
-            clock[0] = now
+            phases.setdefault(name, []).append(now - last)
+            last = now
 
     logits = label_logits(model, task, batch)
     loss = F.cross_entropy(logits.float(), batch.labels.to(logits.device))
