@@ -76,6 +76,8 @@ __all__ = [
     "spearman_rho",
     "split_by",
     "t_ppf",
+    "theta1_accuracies",
+    "theta1_cells",
     "top_k_heads",
     "transfer_difficulty",
     "zero_shot_accuracies",

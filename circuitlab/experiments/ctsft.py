@@ -237,7 +237,7 @@ class CTSFTBackend:
         return {"checkpoint": str(cp.path.relative_to(ctx.work_dir)), "key": cp.key, **cp.metrics}
 
     def _scores_stage(self, stage: Stage, deps: dict[str, StageOutput], ctx: RunContext) -> dict[str, Any]:
-        from circuitlab.discovery import build_discovery_set, get_scorer, grow_circuit, label_balanced_mean
+        from circuitlab.discovery import get_scorer, grow_circuit, label_balanced_mean
 
         spec, disc = ctx.spec, ctx.spec.discovery
         model, _ = self._theta1(deps["proxy"], ctx)
