@@ -195,21 +195,6 @@ def run_blocks(
     return bridge.ln_final(rows)
 
 
-def last_block_mlp_at(last_layer: int, last_pos: Tensor, reps: int = 1) -> tuple:
-    """A hook that runs the last block's MLP branch at the prediction position only.
-
-    It hands the MLP-branch norm (``blocks.{last}.ln2``) the prediction row alone (``[R·B, 1, d]``);
-    the block's residual add then broadcasts that row's MLP output over every position, which is
-    right at the prediction position, the only one read afterwards. Saves most of a layer per pass.
-    """
-    pos = last_pos.repeat(reps)
-
-    def hook(x: Tensor, hook) -> Tensor:
-        return x[torch.arange(x.shape[0], device=x.device), pos.to(x.device)][:, None]
-
-    return (f"blocks.{last_layer}.ln2.hook_in", hook)
-
-
 @contextlib.contextmanager
 def frozen_parameters(module: torch.nn.Module) -> Iterator[None]:
     """Temporarily set ``requires_grad=False`` on every parameter (restored afterwards)."""

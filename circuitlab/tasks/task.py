@@ -131,13 +131,51 @@ class _StopForward(Exception):
     """Raised from a hook to end the forward pass once the final norm has run."""
 
 
+def last_block_mlp_at(last_layer: int, last_pos: Tensor, reps: int = 1) -> tuple:
+    """A hook that runs the last block's MLP branch at the prediction position only.
+
+    It hands the MLP-branch norm (``blocks.{last}.ln2``) the prediction row alone (``[R·B, 1, d]``);
+    the block's residual add then broadcasts that row's MLP output over every position, which is
+    right at the prediction position, the only one read afterwards. Saves most of a layer per pass
+    (and its backward: no other position's loss flows through the last MLP).
+    """
+    pos = last_pos.repeat(reps)
+
+    def hook(x: Tensor, hook) -> Tensor:
+        return x[torch.arange(x.shape[0], device=x.device), pos.to(x.device)][:, None]
+
+    return (f"blocks.{last_layer}.ln2.hook_in", hook)
+
+
+# Hook points of the last block that fire before its MLP branch: they see every position as usual.
+_BEFORE_LAST_MLP = ("hook_in", "hook_resid_pre", "hook_attn_in", "hook_q_input", "hook_k_input", "hook_v_input",
+                    "hook_attn_out", "ln1.", "ln1_post.", "attn.")
+
+
+def _can_trim_last_block(names: Sequence, last: int) -> bool:
+    """True unless a hook watches the last block's MLP side or the final norm (it would see one row)."""
+    prefix = f"blocks.{last}."
+    for name in names:
+        if not isinstance(name, str):  # a filter function: it could match anything
+            return False
+        if name.startswith(("ln_final.", "unembed.", "hook_unembed")):
+            return False
+        if name.startswith(prefix) and not name[len(prefix):].startswith(_BEFORE_LAST_MLP):
+            return False
+    return True
+
+
 def final_residual(
     bridge, batch: Batch, fwd_hooks: Sequence = (), bwd_hooks: Sequence = ()
 ) -> Float[Tensor, "batch d_model"]:
     """The normalised final residual at each row's prediction position.
 
     Runs the Bridge (with any extra hooks) and stops right after ``ln_final``, so the
-    unembedding is never computed.
+    unembedding is never computed. The last block's MLP branch runs at the prediction
+    position only (:func:`last_block_mlp_at`) when no gradient is recorded and no given
+    hook watches that part of the model. With gradients (training) the whole block runs,
+    so a step's gradients stay bit-identical with and without selective recomputation
+    (a recomputed block re-runs in backward, after the hooks are gone).
     """
     captured: dict[str, Tensor] = {}
 
@@ -145,7 +183,11 @@ def final_residual(
         captured["x"] = x
         raise _StopForward
 
-    with bridge.hooks(fwd_hooks=[*fwd_hooks, ("ln_final.hook_out", grab)], bwd_hooks=list(bwd_hooks)):
+    hooks = [*fwd_hooks, ("ln_final.hook_out", grab)]
+    last = len(bridge.blocks) - 1
+    if not torch.is_grad_enabled() and _can_trim_last_block([n for n, _ in (*fwd_hooks, *bwd_hooks)], last):
+        hooks.append(last_block_mlp_at(last, batch.last_pos))
+    with bridge.hooks(fwd_hooks=hooks, bwd_hooks=list(bwd_hooks)):
         try:
             bridge(batch.input_ids, attention_mask=batch.attention_mask, return_type=None)
         except _StopForward:

@@ -17,9 +17,10 @@ EXAMPLES = [
 ]
 
 
-def test_restricted_logits_equal_full_logits(tiny_model):
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_restricted_logits_equal_full_logits(tiny_model, padding_side):
     task = make_task("nusax", tiny_model.tokenizer)
-    batch = task.encode(EXAMPLES, tiny_model.tokenizer)
+    batch = task.encode(EXAMPLES, tiny_model.tokenizer, padding_side=padding_side)
     with torch.no_grad():
         ours = label_logits(tiny_model, task, batch)
         full = tiny_model.bridge(batch.input_ids, attention_mask=batch.attention_mask)
@@ -34,6 +35,55 @@ def test_padding_side_does_not_change_predictions(tiny_model):
     torch.testing.assert_close(left, right, atol=1e-5, rtol=1e-5)
     single = torch.cat([label_logits(tiny_model, task, task.encode([e], tiny_model.tokenizer)) for e in EXAMPLES])
     torch.testing.assert_close(single, right, atol=1e-5, rtol=1e-5)
+
+
+def _last_mlp_widths(model) -> list[int]:
+    """Records the sequence width the last block's MLP module receives (a torch hook, not a TL one)."""
+    widths: list[int] = []
+    model.bridge.blocks[-1].mlp.register_forward_pre_hook(lambda mod, args: widths.append(args[0].shape[1]))
+    return widths
+
+
+def _identity(x, hook):
+    return x
+
+
+def test_last_block_mlp_runs_at_the_prediction_row_only(tiny_model):
+    task = make_task("nusax", tiny_model.tokenizer)
+    batch = task.encode(EXAMPLES, tiny_model.tokenizer)
+    last = len(tiny_model.bridge.blocks) - 1
+    widths = _last_mlp_widths(tiny_model)
+    try:
+        with torch.no_grad():
+            trimmed = label_logits(tiny_model, task, batch)
+            assert widths == [1]
+            # A hook on the attention side keeps the trim; one on the MLP side, on the final norm or a
+            # filter function (which could match anything) sees every position, with the same logits.
+            label_logits(tiny_model, task, batch, [(f"blocks.{last}.attn.hook_z", _identity)])
+            assert widths == [1, 1]
+            for name in (f"blocks.{last}.hook_mlp_out", f"blocks.{last}.ln2.hook_in", "ln_final.hook_in",
+                         lambda name: name.endswith("hook_resid_post")):
+                whole = label_logits(tiny_model, task, batch, [(name, _identity)])
+                assert widths[-1] == batch.input_ids.shape[1]
+                torch.testing.assert_close(whole, trimmed, atol=1e-5, rtol=1e-5)
+    finally:
+        tiny_model.bridge.blocks[-1].mlp._forward_pre_hooks.clear()
+
+
+def test_training_runs_the_whole_last_block(tiny_model):
+    """With gradients the block runs whole: recomputation re-runs it in backward without any hook,
+    and a step's gradients must stay bit-identical with and without recomputation."""
+    task = make_task("nusax", tiny_model.tokenizer)
+    batch = task.encode(EXAMPLES, tiny_model.tokenizer)
+    widths = _last_mlp_widths(tiny_model)
+    try:
+        with torch.enable_grad():
+            label_logits(tiny_model, task, batch)
+        with torch.inference_mode():
+            label_logits(tiny_model, task, batch)
+    finally:
+        tiny_model.bridge.blocks[-1].mlp._forward_pre_hooks.clear()
+    assert widths == [batch.input_ids.shape[1], 1]
 
 
 def test_last_pos_points_at_last_real_token(tiny_qwen2):

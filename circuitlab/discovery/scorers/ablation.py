@@ -44,13 +44,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from circuitlab.discovery.errors import DiscoveryError
-from circuitlab.discovery.mean import pool_z
-from circuitlab.discovery.runs import CleanPass, StopForward, clean_pass, last_block_mlp_at, run_blocks
+from circuitlab.discovery.runs import CleanPass, StopForward, clean_pass, run_blocks
 from circuitlab.discovery.scorers import register_scorer
 from circuitlab.discovery.scorers.base import Scorer, ScorerConfig, ScoringRun
 from circuitlab.discovery.targets import HeadTarget, head_projection, position_mask
 from circuitlab.heads import Head
-from circuitlab.tasks.task import logits_from_residual, task_margin
+from circuitlab.tasks.task import last_block_mlp_at, logits_from_residual, task_margin
 
 
 @dataclass

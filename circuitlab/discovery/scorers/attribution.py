@@ -33,11 +33,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from circuitlab.discovery.runs import StopForward, frozen_parameters, last_block_mlp_at
+from circuitlab.discovery.runs import StopForward, frozen_parameters
 from circuitlab.discovery.scorers import register_scorer
 from circuitlab.discovery.scorers.base import Scorer, ScorerConfig, ScoringRun
 from circuitlab.discovery.targets import HeadTarget, head_projection, position_mask
-from circuitlab.tasks.task import logits_from_residual, task_margin
+from circuitlab.tasks.task import last_block_mlp_at, logits_from_residual, task_margin
 
 
 @dataclass
