@@ -252,6 +252,7 @@ def main() -> None:
         "note": "scorer times exclude model loading and the shared mean (mean_s); each scorer ran in its own "
                 "process; the machine is shared (see loadavg), so wall times drift with other users' load: the "
                 "process CPU times (cpu_s, user+sys) are the steadier comparison when threads=1",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_start": load_start,
                     "loadavg_end": os.getloadavg(), "allocator": allocator_mode()},
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
