@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -37,11 +40,16 @@ def test_padding_side_does_not_change_predictions(tiny_model):
     torch.testing.assert_close(single, right, atol=1e-5, rtol=1e-5)
 
 
-def _last_mlp_widths(model) -> list[int]:
+@contextlib.contextmanager
+def _last_mlp_widths(model) -> Iterator[list[int]]:
     """Records the sequence width the last block's MLP module receives (a torch hook, not a TL one)."""
     widths: list[int] = []
-    model.bridge.blocks[-1].mlp.register_forward_pre_hook(lambda mod, args: widths.append(args[0].shape[1]))
-    return widths
+    handle = model.bridge.blocks[-1].mlp.register_forward_pre_hook(
+        lambda mod, args: widths.append(args[0].shape[1]))
+    try:
+        yield widths
+    finally:
+        handle.remove()
 
 
 def _identity(x, hook):
@@ -52,22 +60,18 @@ def test_last_block_mlp_runs_at_the_prediction_row_only(tiny_model):
     task = make_task("nusax", tiny_model.tokenizer)
     batch = task.encode(EXAMPLES, tiny_model.tokenizer)
     last = len(tiny_model.bridge.blocks) - 1
-    widths = _last_mlp_widths(tiny_model)
-    try:
-        with torch.no_grad():
-            trimmed = label_logits(tiny_model, task, batch)
-            assert widths == [1]
-            # A hook on the attention side keeps the trim; one on the MLP side, on the final norm or a
-            # filter function (which could match anything) sees every position, with the same logits.
-            label_logits(tiny_model, task, batch, [(f"blocks.{last}.attn.hook_z", _identity)])
-            assert widths == [1, 1]
-            for name in (f"blocks.{last}.hook_mlp_out", f"blocks.{last}.ln2.hook_in", "ln_final.hook_in",
-                         lambda name: name.endswith("hook_resid_post")):
-                whole = label_logits(tiny_model, task, batch, [(name, _identity)])
-                assert widths[-1] == batch.input_ids.shape[1]
-                torch.testing.assert_close(whole, trimmed, atol=1e-5, rtol=1e-5)
-    finally:
-        tiny_model.bridge.blocks[-1].mlp._forward_pre_hooks.clear()
+    with _last_mlp_widths(tiny_model) as widths, torch.no_grad():
+        trimmed = label_logits(tiny_model, task, batch)
+        assert widths == [1]
+        # A hook on the attention side keeps the trim; one on the MLP side, on the final norm or a
+        # filter function (which could match anything) sees every position, with the same logits.
+        label_logits(tiny_model, task, batch, [(f"blocks.{last}.attn.hook_z", _identity)])
+        assert widths == [1, 1]
+        for name in (f"blocks.{last}.hook_mlp_out", f"blocks.{last}.ln2.hook_in", "ln_final.hook_in",
+                     lambda name: name.endswith("hook_resid_post")):
+            whole = label_logits(tiny_model, task, batch, [(name, _identity)])
+            assert widths[-1] == batch.input_ids.shape[1]
+            torch.testing.assert_close(whole, trimmed, atol=1e-5, rtol=1e-5)
 
 
 def test_training_runs_the_whole_last_block(tiny_model):
@@ -75,14 +79,11 @@ def test_training_runs_the_whole_last_block(tiny_model):
     and a step's gradients must stay bit-identical with and without recomputation."""
     task = make_task("nusax", tiny_model.tokenizer)
     batch = task.encode(EXAMPLES, tiny_model.tokenizer)
-    widths = _last_mlp_widths(tiny_model)
-    try:
+    with _last_mlp_widths(tiny_model) as widths:
         with torch.enable_grad():
             label_logits(tiny_model, task, batch)
         with torch.inference_mode():
             label_logits(tiny_model, task, batch)
-    finally:
-        tiny_model.bridge.blocks[-1].mlp._forward_pre_hooks.clear()
     assert widths == [batch.input_ids.shape[1], 1]
 
 

@@ -24,7 +24,6 @@ def _data(nusax_dir) -> DataProtocol:
 
 
 def test_proxy_checkpoint_is_cached_by_its_config(nusax_dir, tmp_path, monkeypatch):
-
     cfg = ProxyConfig("tiny-qwen2", "indonesian", n_src=6, data=_data(nusax_dir), train=FAST, lr_grid=(1e30, 1e-3))
     first = ensure_proxy(cfg, tmp_path, progress=False)
     assert first.path.is_dir() and (first.path / "config.json").exists()
