@@ -76,18 +76,22 @@ def body_products_s(model, task, examples, batch_size, repeats: int = 5) -> dict
     return {"seconds": total, "padded_tokens": sum(rows), "gflops_per_s": 2 * macs / total / 1e9}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def setup(description: str):
+    """Parse the evaluation benchmarks' shared options; load their examples, model and task."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="gemma-3-270m")
     ap.add_argument("--n", type=int, default=96)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data" / "nusax"))
     args = ap.parse_args()
-
     examples = load_nusax("indonesian", "test", args.data_dir)[: args.n]
     model = load_model(args.model)
-    task = make_task("nusax", model.tokenizer)
+    return args, examples, model, make_task("nusax", model.tokenizer)
+
+
+def main() -> None:
+    args, examples, model, task = setup(__doc__)
     predict_logits(model, task, examples[:16], progress=False)  # warm-up
 
     times = {"label_rows": [], "full_vocab": []}

@@ -18,7 +18,6 @@ Results go to ``bench/results/evaluate-alternatives.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -27,11 +26,10 @@ from pathlib import Path
 
 import torch
 
+from bench_evaluate import setup  # the sibling script (this directory is on sys.path when run)
+
 from circuitlab.allocator import mode as allocator_mode
-from circuitlab.data import load_nusax
 from circuitlab.evaluation import iter_batches, predict_logits
-from circuitlab.models import load_model
-from circuitlab.tasks import make_task
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,7 +52,8 @@ def body_rows(body, rows, bs) -> None:
         h[torch.arange(len(b.last_pos)), b.last_pos] @ rows.T
 
 
-def best_of(fn, repeats: int) -> list[float]:
+def timed(fn, repeats: int) -> list[float]:
+    """Wall seconds of ``repeats`` calls of ``fn`` under inference mode."""
     out = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -65,23 +64,13 @@ def best_of(fn, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="gemma-3-270m")
-    ap.add_argument("--n", type=int, default=96)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data" / "nusax"))
-    args = ap.parse_args()
-
-    examples = load_nusax("indonesian", "test", args.data_dir)[: args.n]
-    model = load_model(args.model)
-    task = make_task("nusax", model.tokenizer)
+    args, examples, model, task = setup(__doc__)
     hf, body = model.hf_model, model.hf_model.model
     ids = list(task.label_token_ids)
     rows = hf.get_output_embeddings().weight[ids]
     sorted_b = batches(task, model.tokenizer, examples, args.batch_size, sort=True)
     plain_b = batches(task, model.tokenizer, examples, args.batch_size, sort=False)
-    best_of(lambda: body_rows(body, rows, sorted_b[:1]), 1)  # warm-up
+    timed(lambda: body_rows(body, rows, sorted_b[:1]), 1)  # warm-up
 
     s: dict[str, list[float]] = {}
     for _ in range(args.repeats):  # interleaved, so drift hits every variant alike
@@ -93,13 +82,13 @@ def main() -> None:
             "circuitlab_label_rows_sorted": lambda: predict_logits(model, task, examples, args.batch_size,
                                                                    progress=False),
         }.items():
-            s.setdefault(name, []).extend(best_of(fn, 1))
+            s.setdefault(name, []).extend(timed(fn, 1))
     compiled = torch.compile(body, dynamic=True)
-    compile_s = best_of(lambda: body_rows(compiled, rows, sorted_b), 1)[0]  # compiles, then runs once
+    compile_s = timed(lambda: body_rows(compiled, rows, sorted_b), 1)[0]  # compiles, then runs once
     for _ in range(args.repeats):
         s.setdefault("compiled_body_label_rows_sorted", []).extend(
-            best_of(lambda: body_rows(compiled, rows, sorted_b), 1))
-        s.setdefault("eager_body_label_rows_sorted", []).extend(best_of(lambda: body_rows(body, rows, sorted_b), 1))
+            timed(lambda: body_rows(compiled, rows, sorted_b), 1))
+        s.setdefault("eager_body_label_rows_sorted", []).extend(timed(lambda: body_rows(body, rows, sorted_b), 1))
     best = {k: min(v) for k, v in s.items()}
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"), "model": args.model, "n_examples": len(examples),

@@ -73,8 +73,9 @@ Checked mode
 ------------
 The fast path carries only β (its attention, :func:`_attention_beta`, folds the streams into
 the rows of each matrix product instead of broadcasting the totals over them). Checked
-mode (tests) also carries γ and computes it with the γ-form of every rule from γ and the totals alone (``f(γ)``, the ``|γ|``-share
-of a bias, ``softmax(s_γ)``, ``x_γ ∘ y + x ∘ y_γ − x ∘ y`` ...), never as ``total − β``.
+mode (tests) also carries γ and computes it with the γ-form of every rule from γ and the
+totals alone (``f(γ)``, the ``|γ|``-share of a bias, ``softmax(s_γ)``,
+``x_γ ∘ y + x ∘ y_γ − x ∘ y`` ...), never as ``total − β``.
 ``β' + γ' = total'`` then holds only if the two forms are mutually consistent, which
 is what the exactness test checks at every layer.
 """
