@@ -72,18 +72,17 @@ class AttributionScorer(Scorer):
         stop_layer = target.max_layer if head_target else None
         for _, batch in tqdm(run.batches(), desc=self.name, disable=not cfg.progress, leave=False):
             zs: dict[int, Tensor] = {}  # clean z (detached)
-            eps: dict[int, Tensor] = {}  # zero perturbations added at every hook_z: d metric / d eps = d metric / dz
-            outs: dict[int, Tensor] = {}  # z + eps, as seen downstream
+            outs: dict[int, Tensor] = {}  # z in the graph, as seen downstream: d metric / d outs[l] is the gradient
             captured: dict[str, Tensor] = {}
 
-            def perturb(layer: int):
+            def track(layer: int):
                 def fn(z: Tensor, hook) -> Tensor:
-                    e = torch.zeros_like(z, requires_grad=True)
-                    zs[layer], eps[layer] = z.detach(), e
-                    outs[layer] = z + e
+                    if not z.requires_grad:  # the first layer: nothing upstream is differentiated, z becomes a leaf
+                        z = z.detach().requires_grad_()
+                    zs[layer], outs[layer] = z.detach(), z
                     if layer == stop_layer:
                         raise StopForward
-                    return outs[layer]
+                    return z  # returned, so the tensor downstream is this one (a view of it), in the graph
                 return fn
 
             def final(x: Tensor, hook) -> None:
@@ -91,7 +90,7 @@ class AttributionScorer(Scorer):
                 raise StopForward
 
             last = stop_layer if head_target else g.n_layers - 1
-            hooks = [(f"blocks.{layer}.attn.hook_z", perturb(layer)) for layer in range(last + 1)]
+            hooks = [(f"blocks.{layer}.attn.hook_z", track(layer)) for layer in range(last + 1)]
             hooks += [(name, lambda s, hook: s.detach()) for name in scale_names]
             if not head_target:
                 hooks.append(("ln_final.hook_out", final))
@@ -117,7 +116,7 @@ class AttributionScorer(Scorer):
                 else:
                     logits = logits_from_residual(model.hf_model, run.task, captured["final"])
                     metric = task_margin(logits, batch.labels.to(logits.device)).sum()
-                grads = torch.autograd.grad(metric, [eps[layer] for layer in layers], allow_unused=True)
+                grads = torch.autograd.grad(metric, [outs[layer] for layer in layers], allow_unused=True)
             real = batch.attention_mask.to(mu.dtype).to(mu.device)
             for layer, grad in zip(layers, grads):
                 if grad is None:
