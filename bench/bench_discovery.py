@@ -130,6 +130,59 @@ def reference(model, task, examples, mean, state) -> dict:
             "per_head_cpu_s": per_head_cpu, "extrapolated_all_heads_cpu_s": per_head_cpu * g.total_heads}
 
 
+def weight_products(model, task, examples, batch_size: int, max_replicas: int = 8) -> dict | None:
+    """Multiply-adds of the weight products each method needs on these batches, counted from shapes.
+
+    A speed-up target compares two different workloads, so the count says where a target sits before any
+    timing: ``speedup_at_equal_rate`` is the speed-up if both ran their products at the same rate and
+    everything else cost nothing. Counted (per padded token unless noted): every ``nn.Linear`` of every
+    block, and the unembedding.
+
+    - reference, per head: one full forward with full-vocabulary logits at every position;
+    - ``attribution``: a forward to the final norm (the last block's MLP at the prediction row only) and
+      a backward for input gradients, which skips layer 0's q/k/v (nothing below them is differentiated);
+    - ``mean-ablation``: a clean pass per batch, then for each layer, ``r`` stacked copies (the layer's
+      heads, ``max_replicas`` at most per pass) run from that layer to the final norm.
+
+    Attention scores, norms and elementwise ops are not counted. ``None`` for models whose blocks are not
+    made of ``nn.Linear`` (GPT-2's Conv1D).
+    """
+    from circuitlab.evaluation import iter_batches
+
+    def macs(module: torch.nn.Module) -> int:  # distinct weights (the Bridge wraps each HF Linear once more)
+        weights = {id(m.weight): m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Linear)}
+        return sum(weights.values())
+
+    g, blocks = model.geometry, model.bridge.blocks
+    if any(type(m).__name__ == "Conv1D" for m in blocks.modules()):
+        return None
+    layer = [macs(b) for b in blocks]
+    last_mlp = macs(blocks[-1].mlp)
+    qkv0 = macs(blocks[0].attn) - macs(blocks[0].attn.o)
+    unembed = model.hf_model.get_output_embeddings().weight.numel()
+    body = sum(layer)
+    shapes = [tuple(b.input_ids.shape) for _, b in iter_batches(task, model.tokenizer, examples, batch_size)]
+    tokens, rows = sum(b * t for b, t in shapes), sum(b for b, _ in shapes)
+    trimmed = tokens * (body - last_mlp) + rows * last_mlp  # to the final norm, last MLP at one row
+    reference = g.total_heads * tokens * (body + unembed)
+    attribution = trimmed + trimmed - tokens * qkv0
+    mean_ablation = 0
+    for b, t in shapes:
+        mean_ablation += b * t * (body - last_mlp) + b * last_mlp  # the clean pass
+        for start in range(g.n_layers):
+            for c in range(0, g.n_heads, max_replicas):
+                r = min(max_replicas, g.n_heads - c)
+                mean_ablation += r * (b * t * (sum(layer[start:]) - last_mlp) + b * last_mlp)
+    counts = {"tl-patching (all heads)": reference, "attribution": attribution, "mean-ablation": mean_ablation}
+    return {
+        "gmac": {k: round(v / 1e9, 1) for k, v in counts.items()},
+        "speedup_at_equal_rate": {k: round(reference / counts[k], 2) for k in ("attribution", "mean-ablation")},
+        "padded_tokens": tokens, "per_token_mmac": {"body": round(body / 1e6, 2), "unembed": round(unembed / 1e6, 2)},
+        "counted": "nn.Linear weights of every block and the unembedding; not attention scores, norms or "
+                   "elementwise ops",
+    }
+
+
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     import pandas as pd
 
@@ -184,6 +237,7 @@ def main() -> None:
     mean = label_balanced_mean(model, task, examples, batch_size=args.batch_size)
     t_mean = time.perf_counter() - t
     lengths = [len(model.tokenizer(task.render(e))["input_ids"]) for e in examples]
+    work = weight_products(model, task, examples, args.batch_size)
     print(f"discovery set: {len(examples)} examples ({label_note}); {dset.per_label}; tokens mean "
           f"{sum(lengths) / len(lengths):.1f}, max {max(lengths)}; mean {t_mean:.1f} s")
     del model
@@ -249,6 +303,7 @@ def main() -> None:
         },
         "reference_agreement": check,
         "scorers": summary,
+        "weight_products": work,
         "note": "scorer times exclude model loading and the shared mean (mean_s); each scorer ran in its own "
                 "process; the machine is shared (see loadavg), so wall times drift with other users' load: the "
                 "process CPU times (cpu_s, user+sys) are the steadier comparison when threads=1",
@@ -268,6 +323,9 @@ def main() -> None:
     print("  ".join(f"{c:>18}" for c in cols))
     for row in summary:
         print("  ".join(f"{str(row.get(c)):>18}" for c in cols))
+    if work:
+        print(f"weight products (GMAC): {work['gmac']}; speed-up if both ran them at the same rate: "
+              f"{work['speedup_at_equal_rate']}")
     print(f"wrote {args.out}")
 
 
