@@ -168,7 +168,7 @@ def weight_products(model, task, examples, batch_size: int, max_replicas: int = 
     attribution = trimmed + trimmed - tokens * qkv0
     mean_ablation = 0
     for b, t in shapes:
-        mean_ablation += b * t * (body - last_mlp) + b * last_mlp  # the clean pass
+        mean_ablation += b * t * body  # the clean pass (it runs the whole last block)
         for start in range(g.n_layers):
             for c in range(0, g.n_heads, max_replicas):
                 r = min(max_replicas, g.n_heads - c)
@@ -177,7 +177,8 @@ def weight_products(model, task, examples, batch_size: int, max_replicas: int = 
     return {
         "gmac": {k: round(v / 1e9, 1) for k, v in counts.items()},
         "speedup_at_equal_rate": {k: round(reference / counts[k], 2) for k in ("attribution", "mean-ablation")},
-        "padded_tokens": tokens, "per_token_mmac": {"body": round(body / 1e6, 2), "unembed": round(unembed / 1e6, 2)},
+        "padded_tokens": tokens,
+        "per_token_mmac": {"body": round(body / 1e6, 2), "unembed": round(unembed / 1e6, 2)},
         "counted": "nn.Linear weights of every block and the unembedding; not attention scores, norms or "
                    "elementwise ops",
     }
