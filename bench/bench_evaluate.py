@@ -90,6 +90,16 @@ def setup(description: str):
     return args, examples, model, make_task("nusax", model.tokenizer)
 
 
+def save(result: dict, filename: str) -> None:
+    """Print ``result`` with the machine's state added, and write it to ``bench/results/filename``."""
+    result = {**result, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": list(os.getloadavg()),
+              "torch_threads": torch.get_num_threads(), "host": platform.node(), "torch": torch.__version__,
+              "allocator": allocator_mode()}
+    print(json.dumps(result, indent=2))
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / filename).write_text(json.dumps(result, indent=2))
+
+
 def main() -> None:
     args, examples, model, task = setup(__doc__)
     predict_logits(model, task, examples[:16], progress=False)  # warm-up
@@ -105,12 +115,10 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items()}
     products = body_products_s(model, task, examples, args.batch_size)
     unembed_s = best["full_vocab"] - best["label_rows"]
-    result = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    save({
         "model": args.model, "n_examples": len(examples), "batch_size": args.batch_size, "repeats": args.repeats,
         "seconds_label_rows": best["label_rows"], "seconds_full_vocab": best["full_vocab"],
         "all_seconds": times, "speedup_per_repeat": [f / l for l, f in zip(times["label_rows"], times["full_vocab"])],
-        "load_average": list(os.getloadavg()),
         "speedup": best["full_vocab"] / best["label_rows"],
         "unembedding_s": unembed_s,
         "body_products": products,
@@ -119,12 +127,7 @@ def main() -> None:
         "max_abs_logit_diff": float((fast - slow).abs().max()),
         "same_predictions": bool(torch.equal(fast.argmax(-1), slow.argmax(-1))),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
-        "torch_threads": torch.get_num_threads(), "host": platform.node(), "torch": torch.__version__,
-        "allocator": allocator_mode(),
-    }
-    print(json.dumps(result, indent=2))
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "evaluate.json").write_text(json.dumps(result, indent=2))
+    }, "evaluate.json")
 
 
 if __name__ == "__main__":

@@ -18,20 +18,13 @@ Results go to ``bench/results/evaluate-alternatives.json``.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import torch
 
-from bench_evaluate import setup  # the sibling script (this directory is on sys.path when run)
+from bench_evaluate import save, setup  # the sibling script (this directory is on sys.path when run)
 
-from circuitlab.allocator import mode as allocator_mode
 from circuitlab.evaluation import iter_batches, predict_logits
-
-HERE = Path(__file__).resolve().parent
 
 
 def batches(task, tokenizer, examples, batch_size, sort: bool):
@@ -90,19 +83,14 @@ def main() -> None:
             timed(lambda: body_rows(compiled, rows, sorted_b), 1))
         s.setdefault("eager_body_label_rows_sorted", []).extend(timed(lambda: body_rows(body, rows, sorted_b), 1))
     best = {k: min(v) for k, v in s.items()}
-    result = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "model": args.model, "n_examples": len(examples),
+    save({
+        "model": args.model, "n_examples": len(examples),
         "batch_size": args.batch_size, "repeats": args.repeats, "seconds": s, "best_seconds": best,
         "speedup_hf_sorted": best["hf_full_vocab_sorted"] / best["hf_label_rows_sorted"],
         "speedup_hf_data_order": best["hf_full_vocab_data_order"] / best["hf_label_rows_data_order"],
         "compile_and_first_pass_s": compile_s,
         "compiled_vs_eager_body": best["compiled_body_label_rows_sorted"] / best["eager_body_label_rows_sorted"],
-        "load_average": list(os.getloadavg()), "torch_threads": torch.get_num_threads(),
-        "host": platform.node(), "torch": torch.__version__, "allocator": allocator_mode(),
-    }
-    print(json.dumps(result, indent=2))
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "evaluate-alternatives.json").write_text(json.dumps(result, indent=2))
+    }, "evaluate-alternatives.json")
 
 
 if __name__ == "__main__":
