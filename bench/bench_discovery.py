@@ -130,7 +130,7 @@ def reference(model, task, examples, mean, state) -> dict:
             "per_head_cpu_s": per_head_cpu, "extrapolated_all_heads_cpu_s": per_head_cpu * g.total_heads}
 
 
-def weight_products(model, task, examples, batch_size: int, max_replicas: int = 8) -> dict | None:
+def weight_products(model, task, examples, batch_size: int) -> dict | None:
     """Multiply-adds of the weight products each method needs on these batches, counted from shapes.
 
     A speed-up target compares two different workloads, so the count says where a target sits before any
@@ -142,18 +142,19 @@ def weight_products(model, task, examples, batch_size: int, max_replicas: int = 
     - ``attribution``: a forward to the final norm (the last block's MLP at the prediction row only) and
       a backward for input gradients, which skips layer 0's q/k/v (nothing below them is differentiated);
     - ``mean-ablation``: a clean pass per batch, then for each layer, ``r`` stacked copies (the layer's
-      heads, ``max_replicas`` at most per pass) run from that layer to the final norm.
+      heads, the scorer's default ``max_replicas`` at most per pass) run from that layer to the final norm.
 
     Attention scores, norms and elementwise ops are not counted. ``None`` for models whose blocks are not
     made of ``nn.Linear`` (GPT-2's Conv1D).
     """
+    from circuitlab.discovery.scorers.ablation import AblationConfig
     from circuitlab.evaluation import iter_batches
 
     def macs(module: torch.nn.Module) -> int:  # distinct weights (the Bridge wraps each HF Linear once more)
         weights = {id(m.weight): m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Linear)}
         return sum(weights.values())
 
-    g, blocks = model.geometry, model.bridge.blocks
+    g, blocks, max_replicas = model.geometry, model.bridge.blocks, AblationConfig().max_replicas
     if any(type(m).__name__ == "Conv1D" for m in blocks.modules()):
         return None
     layer = [macs(b) for b in blocks]
