@@ -6,6 +6,8 @@
 - :mod:`~circuitlab.plots.representations`: linear CKA per layer across languages.
 - :mod:`~circuitlab.plots.tradeoff`: editing vs preserving, forgetting vs gain, accuracy vs shots.
 - :mod:`~circuitlab.plots.standard`: the whole standard set from saved tables (``circuitlab plot``).
+  (its parts: :mod:`~circuitlab.plots.standard_scores`, :mod:`~circuitlab.plots.standard_results`,
+  :mod:`~circuitlab.plots.figure_set`).
 - :mod:`~circuitlab.plots.export`: HTML (offline) plus PNG/SVG/PDF via Kaleido.
 """
 
