@@ -1,31 +1,30 @@
-"""``circuitlab tune``: CT-SFT and its baselines from the proxy checkpoint to a results table and deltas.
+"""``circuitlab tune``: a sweep written as flags.
 
-Example (the issue's protocol on the embedded default)::
+Every flag sets one field of an experiment spec (the help says which); the spec
+is checked (names, ranges, k against the model's heads, shots against the pool)
+before anything is loaded, then run by the one sweep engine, exactly as
+``circuitlab sweep`` runs a spec file. The run folder is a sweep run folder:
+``spec.toml`` (the resolved spec: ``circuitlab sweep <out>/spec.toml`` repeats the
+run), ``results.csv``/``results.parquet``, ``report.html``, ``cells/`` and the
+deltas under ``artifacts/``. Running the same command again resumes it.
 
-    circuitlab tune --model gemma-3-270m --proxy indonesian --target javanese --target acehnese \\
-        --method circuit --method nearzero --method full --k 8 --shots 100 --seeds 31 777 --out runs/jav
+Example (the paper's protocol on the embedded default)::
 
-Writes into ``--out``: ``results.csv`` / ``results.jsonl`` (one row per run, plus
-``ctsft-auto`` rows), ``summary.csv`` / ``summary.md`` (mean ± std over seeds),
-``before.json`` (θ1's and the base model's accuracies before target tuning),
-``proxy.json`` (θ1), ``scores.csv`` (the head scores used) and
-``runs/<run_id>/delta`` (sparse deltas). See :mod:`circuitlab.tuning.experiment`.
+    circuitlab tune --target javanese --target acehnese --method circuit,nearzero,full \\
+        --k 8 --shots 100 --seeds 31,777 --out runs/jav
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors
-
-_OUTPUTS = ("results.csv", "results.jsonl", "summary.csv", "summary.md", "before.json", "proxy.json", "config.json",
-            "scores.csv", "scores.csv.meta.json", "runs", "snapshots")
+from circuitlab.errors import UserError
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -37,131 +36,146 @@ def _numbers(values: list[str], kind, what: str) -> list:
     try:
         return [kind(v) for v in values]
     except ValueError:
-        raise ValueError(f"{what} must be numbers, got {values}.") from None
+        raise UserError(f"{what} must be numbers, got {values}.") from None
 
 
 def _k(text: str) -> int | float:
     try:
         x = float(text)
     except ValueError:
-        raise ValueError(f"--k must be a head count (8) or a fraction of all heads (0.05), got {text!r}.") from None
+        raise UserError(f"--k must be a head count (8) or a fraction of all heads (0.05), got {text!r}.") from None
     return int(x) if x.is_integer() else x
 
 
-def _prepare_out(out: Path, overwrite: bool, resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} is a file; give a folder.")
-    if out.exists() and any(out.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(
-                f"--out {out} exists and is not empty. Pass --resume to continue that experiment, --overwrite to "
-                "replace its results, or choose another folder."
-            )
-        for name in _OUTPUTS:
-            p = out / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+def tune_overrides(*, target: list[str], method: list[str] | None = None, model: str | None = None,
+                   proxy: str | None = None, k: list[str] | None = None, shots: list[str] | None = None,
+                   seeds: list[str] | None = None, lr: float | None = None, lr_grid: list[str] | None = None,
+                   method_lr_grid: list[str] | None = None, method_grids: bool = False, **fields: Any) -> dict:
+    """The dotted spec fields the flags set (flags left at ``None`` keep the spec's defaults)."""
+    from circuitlab.methods import get_method
+
+    out: dict[str, Any] = {"data.targets": _split(target)}
+    if method:
+        out["grid.methods"] = _split(method)
+    for key, value in (("model.name", model), ("data.proxy", [proxy] if proxy else None)):
+        if value is not None:
+            out[key] = value
+    if k:
+        out["grid.k"] = [_k(x) for x in _split(k)]
+    if shots:
+        out["grid.shots"] = _numbers(_split(shots), int, "--shots")
+    if seeds:
+        out["grid.seeds"] = _numbers(_split(seeds), int, "--seeds")
+    if lr is not None:
+        out["tuning.lr_grid"] = [lr]
+    elif lr_grid:
+        out["tuning.lr_grid"] = _numbers(_split(lr_grid), float, "--lr-grid")
+    per_method: dict[str, dict] = {}
+    if method_grids:
+        for m in out.get("grid.methods", []):
+            info = get_method(m)
+            for name in info.derived_from or (m,):
+                per_method[name] = {"lr_grid": list(get_method(name).lr_grid)}
+    for item in method_lr_grid or []:
+        name, sep, values = item.partition("=")
+        if not sep:
+            raise UserError(f"--method-lr-grid expects METHOD=LR,LR (e.g. full=1e-5,5e-5), got {item!r}.")
+        per_method[name.strip()] = {"lr_grid": _numbers(_split([values]), float, f"--method-lr-grid {name}")}
+    if per_method:
+        out["tuning.per_method"] = per_method
+    for dotted, value in fields.items():
+        if value is not None:
+            out[dotted] = value
+    return out
 
 
 @app.command("tune", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 @cli_errors
 def tune_cmd(
     ctx: typer.Context,
-    out: Path = typer.Option(..., help="Output folder (results table, summary, deltas)."),
-    target: list[str] = typer.Option(..., help="Target language(s); repeat or comma-separate."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder (created, or resumed when it holds this run)."),
+    target: list[str] = typer.Option(..., help="Target language(s); repeat or comma-separate (data.targets)."),
     method: Optional[list[str]] = typer.Option(
-        None, help="circuit, nearzero, least, random, norms, full, direct, lora or ctsft-auto (circuit + nearzero, "
-                   "branch chosen on validation); repeat or comma-separate. Default: circuit."),
-    model: str = typer.Option("gemma-3-270m", help="Base model: registered name, local HF folder or hub id."),
-    proxy: str = typer.Option("indonesian", help="Proxy language of the competence checkpoint θ1."),
-    k: str = typer.Option("8", help="Heads for head methods: a count, or a fraction of all heads in (0, 1)."),
-    shots: int = typer.Option(100, min=1, help="Target tuning examples n (near-balanced, from pool B)."),
-    seeds: Optional[list[str]] = typer.Option(None, help="Run seeds: --seeds 31 777 2025 12345 (default those four)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Local dataset folder (default: env var, ../shared, hub)."),
-    dataset: str = typer.Option("nusax", help="Dataset (nusax; xnli with its own template)."),
-    n_src: int = typer.Option(50, min=1, help="Proxy examples for θ1 (from pool A)."),
-    epochs: int = typer.Option(5, min=1, help="Target tuning epochs."),
-    lr: Optional[float] = typer.Option(None, help="A fixed learning rate (skips the grid search)."),
-    lr_grid: Optional[list[str]] = typer.Option(
-        None, help="Learning rates tried on target validation (default: each method's grid)."),
+        None, help="circuit, nearzero, least, random, norms, full, direct, lora or ctsft-auto (circuit or nearzero, "
+                   "chosen on validation); repeat or comma-separate (grid.methods)."),
+    model: Optional[str] = typer.Option(None, help="Base model: registered name, local HF folder or hub id "
+                                                   "(model.name)."),
+    proxy: Optional[str] = typer.Option(None, help="Proxy language of θ1 (data.proxy)."),
+    k: Optional[list[str]] = typer.Option(None, help="Head budgets: counts, or fractions of all heads in (0, 1) "
+                                                     "(grid.k)."),
+    shots: Optional[list[str]] = typer.Option(None, help="Target tuning examples n, from pool B (grid.shots)."),
+    seeds: Optional[list[str]] = typer.Option(None, help="Seeds: --seeds 31,777 or --seeds 31 777 (grid.seeds)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Local dataset folder (data.data_dir)."),
+    dataset: Optional[str] = typer.Option(None, help="nusax or xnli (data.dataset)."),
+    n_src: Optional[int] = typer.Option(None, help="Proxy examples for θ1 (proxy_tuning.n_src)."),
+    epochs: Optional[int] = typer.Option(None, help="Target tuning epochs (tuning.epochs)."),
+    lr: Optional[float] = typer.Option(None, help="One learning rate, no search (tuning.lr_grid = [LR])."),
+    lr_grid: Optional[list[str]] = typer.Option(None, help="Learning rates tried on target validation "
+                                                           "(tuning.lr_grid)."),
     method_lr_grid: Optional[list[str]] = typer.Option(
-        None, help="A grid for one method, METHOD=LR,LR (repeatable), e.g. full=1e-5,5e-5."),
-    lr_selection: str = typer.Option("per_run", help="per_run, or first_seed: search the grid on the first seed "
-                                                     "only and reuse its choice for the other seeds."),
-    order: str = typer.Option("target", help="Run order: target (a target's methods first) or method."),
-    batch_size: int = typer.Option(16, min=1),
-    max_length: int = typer.Option(128, min=8),
-    warmup: float = typer.Option(0.1, min=0.0, max=0.99, help="Warm-up fraction of the steps."),
-    weight_decay: float = typer.Option(0.01, min=0.0, help="AdamW weight decay (never touches frozen elements)."),
-    recompute: str = typer.Option("selective", help="selective: recompute elementwise activations in backward "
-                                                     "(less memory, same gradients); none: keep them."),
-    group_by_length: bool = typer.Option(False, help="Target tuning: batch examples of similar token length "
-                                                       "together (~0.56x the padded tokens on NusaX; θ1 keeps "
-                                                       "random batches)."),
-    kv_rule: str = typer.Option("any", help="GQA K/V rule: any (train shared K/V if any query head is "
-                                            "selected), all, or none (K/V frozen)."),
-    scores: Optional[Path] = typer.Option(None, help="Head-score table to reuse (CSV/parquet from discovery); "
-                                                     "default: computed on θ1."),
-    heads: Optional[str] = typer.Option(None, help="Explicit heads for head methods, e.g. 'L3H1,L5H0'."),
-    scorer: str = typer.Option("directional", help="Discovery scorer when no --scores is given."),
-    discovery_n: int = typer.Option(50, min=2, help="Discovery set size."),
-    proxy_epochs: int = typer.Option(5, min=1, help="θ1 full fine-tuning epochs."),
-    proxy_lr: float = typer.Option(5e-5, help="θ1 full fine-tuning learning rate."),
-    proxy_lr_grid: Optional[list[str]] = typer.Option(
-        None, help="θ1 learning rates; the best on proxy validation makes θ1 (overrides --proxy-lr)."),
-    proxy_seed: int = typer.Option(0, help="Seed of θ1's examples and training order."),
-    test_limit: Optional[int] = typer.Option(None, min=1, help="Evaluate on a stratified subset of N test examples."),
-    val_limit: Optional[int] = typer.Option(None, min=1, help="Use a stratified subset of N validation examples."),
-    lora_r: int = typer.Option(8, min=1), lora_alpha: int = typer.Option(16, min=1),
+        None, help="A grid for one method, METHOD=LR,LR, repeatable (tuning.per_method.METHOD.lr_grid)."),
+    method_grids: bool = typer.Option(False, help="Search each method's suggested grid (circuitlab.methods; "
+                                                  "LoRA's is higher)."),
+    batch_size: Optional[int] = typer.Option(None, help="tuning.batch_size."),
+    max_length: Optional[int] = typer.Option(None, help="Token limit of tuning and evaluation "
+                                                        "(tuning.max_length, evaluation.max_length)."),
+    warmup: Optional[float] = typer.Option(None, help="Warm-up fraction of the steps (tuning.warmup)."),
+    weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay, never on frozen elements "
+                                                            "(tuning.weight_decay)."),
+    kv_rule: Optional[str] = typer.Option(None, help="GQA K/V rule: any, all or none (tuning.kv_rule)."),
+    scores: Optional[Path] = typer.Option(None, help="Head-score table to use instead of discovery "
+                                                     "(discovery.scores_file)."),
+    heads: Optional[str] = typer.Option(None, help="Explicit heads for head methods, e.g. 'L3H1,L5H0' "
+                                                   "(tuning.heads)."),
+    scorer: Optional[str] = typer.Option(None, help="Discovery scorer (discovery.scorer)."),
+    discovery_n: Optional[int] = typer.Option(None, help="Discovery set size (discovery.n_examples)."),
+    proxy_epochs: Optional[int] = typer.Option(None, help="θ1 epochs (proxy_tuning.epochs)."),
+    proxy_lr: Optional[float] = typer.Option(None, help="θ1 learning rate (proxy_tuning.lr)."),
+    proxy_lr_grid: Optional[list[str]] = typer.Option(None, help="θ1 learning rates, best on proxy validation "
+                                                                 "(proxy_tuning.lr_grid)."),
+    proxy_seed: Optional[int] = typer.Option(None, help="Seed of θ1's examples and order (proxy_tuning.seed)."),
+    test_limit: Optional[int] = typer.Option(None, help="Test examples per language, 0 = all (evaluation.n_test)."),
+    val_limit: Optional[int] = typer.Option(None, help="Validation examples, 0 = all (evaluation.n_valid)."),
     save_full_deltas: bool = typer.Option(False, help="Also save full/direct deltas (~the whole model each)."),
-    checkpoint_every: int = typer.Option(0, min=0, help="Trainer checkpoint every N steps (resume mid-run)."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Cache for θ1 (default $CIRCUITLAB_CACHE or ~/.cache)."),
-    overwrite: bool = typer.Option(False, help="Replace the results in a non-empty --out."),
-    resume: bool = typer.Option(False, help="Continue the experiment in --out, skipping finished runs."),
-    quiet: bool = typer.Option(False, help="No progress bars."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="FIELD=VALUE for any other spec field."),
+    overwrite: bool = typer.Option(False, help="Delete the run folder's results first and start over."),
+    force: bool = typer.Option(False, help="Continue a run folder made with other settings (keeps the cells "
+                                           "these settings still contain)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the settings, print the spec, run nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or console log."),
 ) -> None:
-    """Tune θ1 (or the base model) on a target language with each method and seed; report test and forgetting."""
-    from circuitlab.discovery import HeadScores
-    from circuitlab.heads import Head, HeadSet
-    from circuitlab.tuning import DataProtocol, Experiment, ExperimentConfig, LoraSettings, TrainConfig
+    """Tune θ1 on each target with each method and seed: a one-command sweep (see `circuitlab sweep`)."""
+    from circuitlab.cli.experiments import _finish, _overrides
+    from circuitlab.experiments import run_sweep, spec_from_dict
+    from circuitlab.experiments.preflight import preflight
+    from circuitlab.experiments.spec import dump_toml
 
-    seed_values = _split(seeds)
+    seed_values = list(seeds or [])
     extra = list(ctx.args)
     if extra:  # `--seeds 31 777 2025`: click hands the values after the first to us as extra arguments
         if not seed_values or not all(re.fullmatch(r"-?\d+", a) for a in extra):
-            raise ValueError(f"Unexpected argument(s) {extra}; lists are given as --seeds 31 777 or --target a,b.")
+            raise UserError(f"Unexpected argument(s) {extra}; lists are given as --seeds 31 777 or --target a,b.")
         seed_values += extra
-    seed_list = _numbers(seed_values, int, "--seeds") if seed_values else [31, 777, 2025, 12345]
-    grid = [lr] if lr is not None else (_numbers(_split(lr_grid), float, "--lr-grid") or None)
-    per_method = {}
-    for item in method_lr_grid or []:
-        name, sep, values = item.partition("=")
-        if not sep:
-            raise ValueError(f"--method-lr-grid expects METHOD=LR,LR (e.g. full=1e-5,5e-5), got {item!r}.")
-        per_method[name.strip()] = tuple(_numbers(_split([values]), float, f"--method-lr-grid {name}"))
-    _prepare_out(out, overwrite, resume)
-    train = TrainConfig(epochs=epochs, batch_size=batch_size, max_length=max_length, warmup_ratio=warmup,
-                        weight_decay=weight_decay, recompute=recompute, group_by_length=group_by_length)
-    config = ExperimentConfig(
-        model=model, proxy=proxy, targets=tuple(_split(target)), methods=tuple(_split(method) or ["circuit"]),
-        k=_k(k), shots=shots, seeds=tuple(seed_list), kv_rule=kv_rule, n_src=n_src, proxy_seed=proxy_seed,
-        lr_grid=tuple(grid) if grid else None, train=train,
-        proxy_train=TrainConfig(lr=proxy_lr, epochs=proxy_epochs, batch_size=batch_size, max_length=max_length,
-                                warmup_ratio=warmup, weight_decay=weight_decay, recompute=recompute),
-        data=DataProtocol(dataset=dataset, data_dir=str(data_dir) if data_dir else None, test_limit=test_limit,
-                          val_limit=val_limit),
-        lora=LoraSettings(r=lora_r, alpha=lora_alpha), scorer=scorer, discovery_n=discovery_n,
-        proxy_lr_grid=tuple(_numbers(_split(proxy_lr_grid), float, "--proxy-lr-grid")) or None,
-        save_full_deltas=save_full_deltas, checkpoint_every=checkpoint_every, method_lr_grids=per_method or None,
-        lr_selection=lr_selection, order=order,
-    )
-    head_set = HeadSet.of(Head.parse(h) for h in _split(heads)) if heads else None
-    table = HeadScores.load(scores) if scores else None
-    exp = Experiment(config, out, scores=table, heads=head_set, cache_dir=cache_dir, resume=resume,
-                     progress=not quiet, log=typer.echo)
-    exp.run()
-    typer.echo("")
-    typer.echo((out / "summary.md").read_text() if (out / "summary.md").exists() else "no finished runs")
-    typer.echo(f"results: {out / 'results.csv'}")
+    fields = {
+        "data.data_dir": str(data_dir) if data_dir else None, "data.dataset": dataset,
+        "proxy_tuning.n_src": n_src, "tuning.epochs": epochs, "tuning.batch_size": batch_size,
+        "tuning.max_length": max_length, "evaluation.max_length": max_length, "tuning.warmup": warmup,
+        "tuning.weight_decay": weight_decay, "tuning.kv_rule": kv_rule,
+        "discovery.scores_file": str(scores.expanduser().resolve()) if scores else None, "tuning.heads": _split([heads]) if heads else None,
+        "discovery.scorer": scorer, "discovery.n_examples": discovery_n, "proxy_tuning.epochs": proxy_epochs,
+        "proxy_tuning.lr": proxy_lr, "proxy_tuning.seed": proxy_seed, "evaluation.n_test": test_limit,
+        "evaluation.n_valid": val_limit,
+        "proxy_tuning.lr_grid": _numbers(_split(proxy_lr_grid), float, "--proxy-lr-grid") if proxy_lr_grid else None,
+        "tuning.options.save_full_deltas": True if save_full_deltas else None,
+    }
+    over = tune_overrides(target=target, method=method, model=model, proxy=proxy, k=k, shots=shots,
+                          seeds=seed_values, lr=lr, lr_grid=lr_grid, method_lr_grid=method_lr_grid,
+                          method_grids=method_grids, **fields)
+    over.update(_overrides(None, None, quiet, set_))
+    spec = spec_from_dict({"name": out.name or "tune", "description": "circuitlab tune"}).replace(**over)
+    preflight(spec)
+    if dry_run:
+        typer.echo(dump_toml(spec.to_dict()), nl=False)
+        return
+    summary = run_sweep(spec, out, force=force, overwrite=overwrite, spec_source="circuitlab tune")
+    _finish(summary, list(spec.grid.methods))

@@ -117,6 +117,25 @@ def find_local_data_dir(name: str, candidates: Iterable[PathLike]) -> Path | Non
     return None
 
 
+def find_data(name: str = "nusax", candidates: Iterable[PathLike] | None = None) -> Path | None:
+    """A local copy of dataset ``name``: ``$CIRCUITLAB_<NAME>_DIR``, else the first candidate holding it.
+
+    Default candidates: ``./data`` and ``../shared/data`` (from the working directory), then
+    ``data/`` and ``../shared/data`` beside this checkout, so that a fresh clone with the data
+    beside it works from any folder. ``None``: no local copy (the hub will be tried).
+    """
+    import os
+
+    env = os.environ.get(f"CIRCUITLAB_{get_dataset(name).name.upper()}_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    cands = candidates if candidates is not None else [
+        Path.cwd() / "data", Path.cwd().parent / "shared" / "data", repo / "data", repo.parent / "shared" / "data",
+    ]
+    return find_local_data_dir(name, cands)
+
+
 def available_languages(
     name: str, data_dir: PathLike | None = None, split: str | None = None
 ) -> dict[str, bool]:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from circuitlab import methods
+from circuitlab.results import CellResult
 from circuitlab.experiments.spec import stable_hash
 
 if TYPE_CHECKING:
@@ -51,41 +53,9 @@ StageKind = Literal["proxy", "scores", "baseline"]
 ID_SCHEME = 1
 
 
-@dataclass(frozen=True)
-class MethodInfo:
-    """What a tuning method needs from the shared stages.
-
-    Attributes:
-        name: the method's name in specs and results.
-        from_proxy: starts from the proxy checkpoint θ1 (``direct`` starts from the base model).
-        needs_scores: selects heads from the discovery scores.
-        uses_k: takes a head budget ``k`` (methods that update no selected heads collapse the k axis).
-        description: one line for docs and reports.
-        derived_from: a *derived* method trains nothing: its row is chosen from the rows of these
-            methods' cells with the same coordinates (``ctsft-auto``: circuit or nearzero, by
-            validation accuracy). Those cells are added to the grid when the spec omits them.
-    """
-
-    name: str
-    from_proxy: bool
-    needs_scores: bool
-    uses_k: bool
-    description: str
-    derived_from: tuple[str, ...] = ()
-
-
-METHODS: dict[str, MethodInfo] = {m.name: m for m in (
-    MethodInfo("circuit", True, True, True, "top-k relevant heads + norms (editing branch)"),
-    MethodInfo("nearzero", True, True, True, "k heads with relevance closest to 0 + norms (preserving branch)"),
-    MethodInfo("random", True, False, True, "k random heads + norms (same budget, no circuit)"),
-    MethodInfo("least", True, True, True, "k least relevant heads + norms"),
-    MethodInfo("norms", True, False, False, "only the norm weights"),
-    MethodInfo("full", True, False, False, "continued full fine-tuning of θ1"),
-    MethodInfo("direct", False, False, False, "full fine-tuning of the base model, no proxy stage"),
-    MethodInfo("lora", True, False, False, "LoRA adapters (peft) on Q/K/V/O of every layer of θ1"),
-    MethodInfo("ctsft-auto", True, True, True, "circuit or nearzero, whichever is better on target validation",
-               derived_from=("circuit", "nearzero")),
-)}
+#: The method table (one for every layer); ``MethodInfo`` is its row type.
+METHODS = methods.METHODS
+MethodInfo = methods.Method
 
 
 # -- cells --------------------------------------------------------------------------------------
@@ -149,13 +119,28 @@ def cell_identity(spec: "ExperimentSpec", cell: Cell) -> dict[str, Any]:
     out["data"] = {k: v for k, v in out["data"].items() if k not in ("proxy", "targets")}
     if info.from_proxy:
         out["proxy_tuning"] = ident["proxy_tuning"]
-    if info.needs_scores:
-        out["discovery"] = ident["discovery"]
+    if needs_scores(spec, cell.method):
+        out["discovery"] = discovery_identity(spec) if spec.discovery.scores_file else ident["discovery"]
     return out
 
 
 def _identity_of_tuning(spec: "ExperimentSpec", method: str) -> dict[str, Any]:
-    return dataclasses.asdict(spec.tuning.for_method(method))
+    return spec.tuning.for_method(method).identity()
+
+
+def needs_scores(spec: "ExperimentSpec", method: str) -> bool:
+    """Whether ``method``'s cells read discovery scores (not when the spec names the heads itself)."""
+    return METHODS[method].needs_scores and not spec.tuning.heads
+
+
+def discovery_identity(spec: "ExperimentSpec") -> dict[str, Any]:
+    """What decides the scores: the discovery settings, and a given table's content (not just its path)."""
+    ident = {k: v for k, v in spec.identity()["discovery"].items() if k != "on_targets"}
+    if spec.discovery.scores_file:
+        import hashlib
+
+        ident["scores_sha256"] = hashlib.sha256(Path(spec.discovery.scores_file).read_bytes()).hexdigest()
+    return ident
 
 
 def cell_id(spec: "ExperimentSpec", cell: Cell) -> str:
@@ -318,7 +303,7 @@ def plan(spec: "ExperimentSpec") -> Plan:
                                           {**base, "proxy": proxy, "proxy_tuning": ident["proxy_tuning"]}))
         return proxy_ids[proxy]
 
-    disc = {k: v for k, v in ident["discovery"].items() if k != "on_targets"}
+    disc = discovery_identity(spec)
 
     def scores_stage(proxy: str, language: str | None = None) -> str:
         if (proxy, language) not in score_ids:
@@ -346,13 +331,14 @@ def plan(spec: "ExperimentSpec") -> Plan:
         roles: dict[str, str] = {}
         if info.from_proxy:
             roles["proxy"] = proxy_stage(c.proxy)
-        if info.needs_scores:
+        if needs_scores(spec, c.method):
             roles["scores"] = scores_stage(c.proxy)
         roles["before_target"] = baseline(start, c.target)
         roles["before_proxy"] = baseline(start, c.proxy)
         needs[c.id] = roles
     extra: list[str] = []
-    if spec.discovery.on_targets and any(METHODS[m].needs_scores for m in spec.grid.methods):
+    if spec.discovery.on_targets and not spec.discovery.scores_file and any(
+            needs_scores(spec, m) for m in spec.grid.methods):
         for proxy in spec.data.proxy:
             extra += [scores_stage(proxy, t) for t in spec.data.targets if t != proxy]
     return Plan(cells, stages, needs, extra, derived)
@@ -368,19 +354,6 @@ class StageOutput:
     stage: Stage
     path: Path
     summary: dict[str, Any]
-
-
-@dataclass
-class CellResult:
-    """What a backend returns for a cell.
-
-    ``row`` holds the scalar metrics (the results-table columns); ``meta`` holds
-    anything else worth keeping (selected heads, learning-rate curve …), stored in
-    the cell's JSON file but not in the table.
-    """
-
-    row: dict[str, Any]
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -475,26 +448,9 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
 
 
 def choose_branch(rows: dict[str, dict[str, Any]]) -> str:
-    """The branch of ``ctsft-auto``: higher target-validation accuracy, then macro-F1, then ``circuit``.
-
-    Uses :func:`circuitlab.tuning.choose_branch` when the tuning package is importable (the same rule
-    is restated here so that the sweep machinery can be tested without it).
-    """
-    try:
-        from circuitlab.tuning.auto import choose_branch as tuning_choose
-    except Exception:  # noqa: BLE001 - the tuning package is being changed or cannot import here
-        tuning_choose = None
-    if tuning_choose is not None:
-        return tuning_choose(rows["circuit"], rows["nearzero"])
-
-    def key(r: dict) -> tuple[float, float]:
-        vals = []
-        for name in ("val_acc", "val_f1"):
-            v = r.get(name)
-            vals.append(float(v) if isinstance(v, (int, float)) and v == v else float("-inf"))
-        return vals[0], vals[1]
-
-    return "nearzero" if key(rows["nearzero"]) > key(rows["circuit"]) else "circuit"
+    """The branch of ``ctsft-auto`` among the committed ``circuit`` and ``nearzero`` rows (see
+    :func:`circuitlab.methods.choose_branch`)."""
+    return methods.choose_branch(rows["circuit"], rows["nearzero"])
 
 
 def derive_cell(cell: Cell, rows: dict[str, dict[str, Any]]) -> CellResult:

@@ -26,7 +26,6 @@ The same spec is in ``examples/demo.toml`` (a test keeps them identical).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -86,23 +85,10 @@ DEMO_NOTE = {
 
 
 def find_data_dir(candidates: list[str | Path] | None = None) -> Path | None:
-    """A local NusaX folder: ``$CIRCUITLAB_NUSAX_DIR``, else the first of the candidates that holds NusaX.
+    """A local NusaX folder (see :func:`circuitlab.data.find_data`); ``None`` means the hub will be tried."""
+    from circuitlab.data import find_data
 
-    Default candidates: ``./data``, ``../shared/data`` (relative to the working
-    directory) and ``<repo>/data``, ``<repo>/../shared/data`` (relative to this
-    checkout), so that ``circuitlab demo`` works from a fresh clone with the data
-    beside it. ``None`` means the Hugging Face hub will be tried.
-    """
-    from circuitlab.data import find_local_data_dir
-
-    env = os.environ.get("CIRCUITLAB_NUSAX_DIR", "").strip()
-    if env:
-        return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]
-    cands = candidates if candidates is not None else [
-        Path.cwd() / "data", Path.cwd().parent / "shared" / "data", repo / "data", repo.parent / "shared" / "data",
-    ]
-    return find_local_data_dir("nusax", cands)
+    return find_data("nusax", candidates)
 
 
 def demo_spec(target: str = "javanese", full: bool = False, data_dir: str | Path | None = None,

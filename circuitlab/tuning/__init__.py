@@ -12,23 +12,23 @@ The pieces, from the smallest up:
 - :mod:`.proxy`: θ1, the proxy-competence checkpoint, cached by its configuration;
 - :mod:`.deltas`: sparse deltas (apply/revert exactly) and plain HF export;
 - :mod:`.protocol`: which pool each stage's examples come from;
-- :mod:`.experiment` / :mod:`.auto`: methods × targets × seeds with learning rates and the CT-SFT branch
-  chosen on validation, metrics on test, forgetting on the proxy.
+- :mod:`.cell`: :func:`tune_cell`, one cell as a pure function: the learning rate chosen on validation,
+  target and proxy test accuracy, the sparse delta. Grids of cells, θ1 and the baselines are
+  :mod:`circuitlab.experiments`' (``circuitlab tune`` and ``sweep`` both run there).
 """
 
-from circuitlab.tuning.auto import AUTO_METHOD, add_auto_rows, choose_branch
+from circuitlab.methods import AUTO_METHOD, Method, choose_branch
+from circuitlab.results import CellResult
+from circuitlab.tuning.cell import CellConfig, CellExamples, tune_cell
 from circuitlab.tuning.deltas import (
     DeltaError, ModelSnapshot, SparseDelta, apply_delta, compute_delta, count_changed, export_hf, hf_state_dict, load_delta,
     revert_delta, save_delta,
-)
-from circuitlab.tuning.experiment import (
-    RESULT_COLUMNS, Experiment, ExperimentConfig, discover_scores, run_experiment, summarize, summary_markdown,
 )
 from circuitlab.tuning.families import FAMILIES, FamilyAdapter, ModelIndex, canonical, register_family
 from circuitlab.tuning.masks import KVRule, ParamMask, TensorMask
 from circuitlab.tuning.memory import selective_recompute
 from circuitlab.tuning.methods import (
-    METHODS, MethodContext, MethodSpec, build_tuner, choose_heads, get_method, register_method,
+    BUILDERS, METHODS, MethodContext, build_tuner, choose_heads, get_method, register_method,
 )
 from circuitlab.tuning.protocol import DataProtocol, near_balanced_sample
 from circuitlab.tuning.proxy import ProxyCheckpoint, ProxyConfig, ensure_proxy, load_proxy
@@ -37,12 +37,12 @@ from circuitlab.tuning.trainer import NonFiniteLossError, TrainConfig, TrainResu
 from circuitlab.tuning.tuners import LoraSettings, LoraTuner, MaskTuner, Tuner
 
 __all__ = [
-    "AUTO_METHOD", "FAMILIES", "METHODS", "RESULT_COLUMNS", "DataProtocol", "DeltaError", "Experiment",
-    "ExperimentConfig", "FamilyAdapter", "KVRule", "LoraSettings", "LoraTuner", "MaskTuner", "MethodContext",
-    "MethodSpec", "ModelIndex", "ModelSnapshot", "NonFiniteLossError", "ParamMask", "ProxyCheckpoint", "ProxyConfig",
-    "SlicedProjection", "SparseDelta", "TensorMask", "TrainConfig", "TrainResult", "Tuner", "add_auto_rows",
-    "apply_delta", "build_tuner", "count_changed", "canonical", "choose_branch", "choose_heads", "compute_delta", "discover_scores",
-    "ensure_proxy", "export_hf", "get_method", "hf_state_dict", "load_delta", "load_proxy", "near_balanced_sample",
-    "register_family", "register_method", "revert_delta", "run_experiment", "save_delta", "selective_recompute", "summarize",
-    "summary_markdown", "train",
+    "AUTO_METHOD", "BUILDERS", "FAMILIES", "METHODS", "CellConfig", "CellExamples", "CellResult", "DataProtocol",
+    "DeltaError", "FamilyAdapter", "KVRule", "LoraSettings", "LoraTuner", "MaskTuner", "Method", "MethodContext",
+    "ModelIndex", "ModelSnapshot", "NonFiniteLossError", "ParamMask", "ProxyCheckpoint", "ProxyConfig",
+    "SlicedProjection", "SparseDelta", "TensorMask", "TrainConfig", "TrainResult", "Tuner", "apply_delta",
+    "build_tuner", "canonical", "choose_branch", "choose_heads", "compute_delta", "count_changed", "ensure_proxy",
+    "export_hf", "get_method", "hf_state_dict", "load_delta", "load_proxy", "near_balanced_sample",
+    "register_family", "register_method", "revert_delta", "save_delta", "selective_recompute", "train",
+    "tune_cell",
 ]

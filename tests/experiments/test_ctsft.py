@@ -7,7 +7,7 @@ import json
 import pytest
 
 from circuitlab.experiments import grid, run_sweep, spec_from_dict
-from circuitlab.experiments.ctsft import circuit_from_order, experiment_config, protocol_for
+from circuitlab.experiments.ctsft import cell_config, circuit_from_order, protocol_for
 
 
 def tiny_spec(nusax_dir, **over):
@@ -66,18 +66,21 @@ def test_cell_config_follows_the_spec(nusax_dir):
                                         "per_method": {"full": {"lr_grid": [3e-6]}},
                                         "options": {"schedule": "constant"}})
     cells = {c.method: c for c in grid(spec)}
-    cfg = experiment_config(spec, cells["circuit"])
+    cfg = cell_config(spec, cells["circuit"])
     assert cfg.lr_grid == (1e-5, 1e-4) and cfg.train.epochs == 2 and cfg.train.schedule == "constant"
-    assert cfg.k == 2 and cfg.shots == 6 and cfg.seeds == (31,) and cfg.targets == ("javanese",)
-    assert experiment_config(spec, cells["full"]).lr_grid == (3e-6,)
+    assert cfg.method == "circuit" and cfg.seed == 31 and cfg.keep_delta
+    assert cell_config(spec, cells["full"]).lr_grid == (3e-6,)
+    assert not cell_config(spec, cells["full"]).keep_delta  # dense deltas only when asked
+    lora = tiny_spec(nusax_dir, tuning={"options": {"lora": {"r": 4}, "save_full_deltas": True}})
+    assert cell_config(lora, cells["circuit"]).lora.r == 4 and cell_config(lora, cells["full"]).keep_delta
     from circuitlab.experiments.spec import SpecError
 
     bad = tiny_spec(nusax_dir, tuning={"options": {"bogus": 1}})
     with pytest.raises(SpecError, match="tuning.options.bogus"):
-        experiment_config(bad, cells["circuit"])
+        cell_config(bad, cells["circuit"])
     reserved = tiny_spec(nusax_dir, tuning={"options": {"lr_selection": "first_seed"}})
     with pytest.raises(SpecError, match="tuning.options.lr_selection: set by the spec"):
-        experiment_config(reserved, cells["circuit"])
+        cell_config(reserved, cells["circuit"])
 
 
 def test_length_grouping_is_set_through_the_options(nusax_dir):
@@ -85,7 +88,7 @@ def test_length_grouping_is_set_through_the_options(nusax_dir):
 
     spec = tiny_spec(nusax_dir, tuning={"options": {"group_by_length": True}})
     cells = {c.method: c for c in grid(spec)}
-    assert experiment_config(spec, cells["circuit"]).train.group_by_length
+    assert cell_config(spec, cells["circuit"]).train.group_by_length
     assert not proxy_config(spec, "indonesian").train.group_by_length
     both = tiny_spec(nusax_dir, tuning={"options": {"group_by_length": True}},
                      proxy_tuning={"n_src": 9, "epochs": 1, "batch_size": 9, "options": {"group_by_length": True}})

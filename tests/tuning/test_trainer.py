@@ -179,12 +179,10 @@ def test_length_grouping_is_left_out_of_saved_configs_at_its_default():
     assert "group_by_length" not in TrainConfig().to_dict()  # θ1 cache keys and resumable folders stay valid
     on = TrainConfig(group_by_length=True)
     assert on.to_dict()["group_by_length"] is True and TrainConfig.from_dict(on.to_dict()) == on
-    from circuitlab.tuning import ExperimentConfig, ProxyConfig
+    from circuitlab.tuning import ProxyConfig
 
     assert "group_by_length" not in ProxyConfig().to_dict()["train"]
     assert ProxyConfig(train=on).to_dict()["train"]["group_by_length"] is True
-    assert ExperimentConfig(train=on).to_dict()["train"]["group_by_length"] is True
-    assert "group_by_length" not in ExperimentConfig().to_dict()["proxy_train"]
 
 
 def test_training_uses_the_length_grouped_batches(tiny_qwen2, examples, monkeypatch):

@@ -1,0 +1,68 @@
+"""Checks of a spec against the world, before any model is loaded.
+
+The spec's own validation (:mod:`circuitlab.experiments.spec`) knows types,
+ranges and names. What it cannot know is the model's head grid and the data:
+a ``k`` of 100 on Gemma-3-270M (72 heads), an explicit head ``L20H0`` on an
+18-layer model, 200 shots from a pool of 100 or a train split too small for its
+pools would otherwise fail minutes into a run, after θ1 was trained. Here they
+fail in a second, each as a :class:`~circuitlab.experiments.spec.SpecError`
+naming the field. Reading the head grid needs only the model's registry entry or
+``config.json``; reading the data needs its CSV files (no weights).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from circuitlab.experiments.spec import SpecError
+
+if TYPE_CHECKING:
+    from circuitlab.experiments.spec import ExperimentSpec
+
+
+def check_heads(spec: "ExperimentSpec") -> None:
+    """Every head budget and explicit head fits the model's grid (when it can be known without loading)."""
+    from circuitlab.heads import Head
+    from circuitlab.models.registry import head_grid
+
+    grid = head_grid(spec.model.name)
+    if grid is None:
+        return
+    n_layers, n_heads = grid
+    total = n_layers * n_heads
+    for i, k in enumerate(spec.grid.k):
+        if not isinstance(k, float) and k > total:
+            raise SpecError(f"grid.k[{i}]", f"k={k} is larger than the {total} heads of {spec.model.name!r} "
+                                            f"({n_layers} layers x {n_heads} heads); choose k <= {total} or a "
+                                            "fraction in (0, 1).")
+    for i, text in enumerate(spec.tuning.heads):
+        h = Head.parse(text)
+        if h.layer >= n_layers or h.head >= n_heads:
+            raise SpecError(f"tuning.heads[{i}]", f"{text} is outside {spec.model.name!r}, which has layers "
+                                                  f"0..{n_layers - 1} and heads 0..{n_heads - 1}.")
+
+
+def check_data(spec: "ExperimentSpec") -> None:
+    """The pools fit each language's train split, and every shot count fits pool B."""
+    from circuitlab.experiments.ctsft.config import protocol_for
+
+    pt = spec.proxy_tuning
+    for i, n in enumerate(spec.grid.shots):
+        if n > pt.pool_b:
+            raise SpecError(f"grid.shots[{i}]", f"{n} target examples cannot be drawn from pool B of "
+                                                f"{pt.pool_b} (proxy_tuning.pool_b); lower the shots or raise "
+                                                "pool_b.")
+    if spec.backend != "ctsft":
+        return
+    protocol = protocol_for(spec)
+    for language in dict.fromkeys([*spec.data.proxy, *spec.data.targets]):
+        protocol.pools(language)  # a missing file or a split too small for pool_a + pool_b: DataError
+
+
+def preflight(spec: "ExperimentSpec") -> None:
+    """All checks that need no weights (see the module docstring); raises the first problem."""
+    check_heads(spec)
+    check_data(spec)
+
+
+__all__ = ["check_data", "check_heads", "preflight"]
