@@ -45,6 +45,7 @@ _LAZY = {
     "notebook_budget": "circuitlab.budgets:notebook_budget",
     "runs_dir": "circuitlab.budgets:runs_dir",
     "UserError": "circuitlab.errors:UserError",
+    "reuse_freed_memory": "circuitlab.allocator:reuse_freed_memory",
     "METHODS": "circuitlab.methods:METHODS",
     "plots": "circuitlab.plots",
     "analysis": "circuitlab.analysis",

@@ -123,6 +123,11 @@ def tune_cmd(
     weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay, never on frozen elements "
                                                             "(tuning.weight_decay)."),
     kv_rule: Optional[str] = typer.Option(None, help="GQA K/V rule: any, all or none (tuning.kv_rule)."),
+    group_by_length: bool = typer.Option(False, help="Batch target examples of similar token length together "
+                                                     "(tuning.options.group_by_length; θ1 keeps random batches)."),
+    recompute: Optional[str] = typer.Option(None, help="selective (default: recompute elementwise activations in "
+                                                       "backward, same gradients) or none "
+                                                       "(tuning.options.recompute)."),
     scores: Optional[Path] = typer.Option(None, help="Head-score table to use instead of discovery "
                                                      "(discovery.scores_file)."),
     heads: Optional[str] = typer.Option(None, help="Explicit heads for head methods, e.g. 'L3H1,L5H0' "
@@ -167,6 +172,8 @@ def tune_cmd(
         "evaluation.n_valid": val_limit,
         "proxy_tuning.lr_grid": _numbers(_split(proxy_lr_grid), float, "--proxy-lr-grid") if proxy_lr_grid else None,
         "tuning.options.save_full_deltas": True if save_full_deltas else None,
+        "tuning.options.group_by_length": True if group_by_length else None,
+        "tuning.options.recompute": recompute,
     }
     over = tune_overrides(target=target, method=method, model=model, proxy=proxy, k=k, shots=shots,
                           seeds=seed_values, lr=lr, lr_grid=lr_grid, method_lr_grid=method_lr_grid,
