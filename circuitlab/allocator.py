@@ -34,6 +34,8 @@ import ctypes.util
 import os
 import sys
 
+from circuitlab.errors import UserError
+
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 TRIM_THRESHOLD_BYTES = 2**31 - 1  # mallopt takes a C int
@@ -55,7 +57,7 @@ def reuse_freed_memory() -> bool:
     if choice in ("system", "off", "0", "false"):
         return False
     if choice not in ("reuse", "on", "1", "true", ""):
-        raise ValueError(f"{ENV}={choice!r}: use 'reuse' (default) or 'system' (leave malloc as it is).")
+        raise UserError(f"{ENV}={choice!r}: use 'reuse' (default) or 'system' (leave malloc as it is).")
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from circuitlab.errors import UserError
+
 if TYPE_CHECKING:
     from circuitlab.models.geometry import ModelGeometry
 
@@ -25,7 +27,7 @@ class Head:
 
     def __post_init__(self) -> None:
         if self.layer < 0 or self.head < 0:
-            raise ValueError(f"Head indices must be non-negative, got layer={self.layer}, head={self.head}.")
+            raise UserError(f"Head indices must be non-negative, got layer={self.layer}, head={self.head}.")
 
     def __str__(self) -> str:
         return f"L{self.layer}H{self.head}"
@@ -41,7 +43,7 @@ class Head:
                 layer, head = t.replace(",", ".").split(".")
             return cls(int(layer), int(head))
         except ValueError as exc:
-            raise ValueError(f"Cannot parse head {text!r}: expected 'L<layer>H<head>' such as 'L3H1'.") from exc
+            raise UserError(f"Cannot parse head {text!r}: expected 'L<layer>H<head>' such as 'L3H1'.") from exc
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class HeadSet:
         """Raise ``ValueError`` naming every head outside the model's grid."""
         bad = [h for h in self.heads if h.layer >= geometry.n_layers or h.head >= geometry.n_heads]
         if bad:
-            raise ValueError(
+            raise UserError(
                 f"Heads {', '.join(map(str, bad))} are out of range for {geometry.name!r}, which has "
                 f"{geometry.n_layers} layers x {geometry.n_heads} query heads (layers 0..{geometry.n_layers - 1}, "
                 f"heads 0..{geometry.n_heads - 1})."

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from circuitlab.errors import UserError
 from circuitlab.analysis._tables import head_scores
 from circuitlab.analysis.stats import spearman_rho
 from circuitlab.heads import HeadSet
@@ -49,15 +50,15 @@ def align_by_depth(df: pd.DataFrame, n_layers: int, n_bins: int, reduce: Reduce 
     ``"median"``, ``"sum"`` or ``"absmax"`` (largest magnitude, sign dropped).
     """
     if reduce not in _REDUCERS:
-        raise ValueError(f"reduce must be one of {sorted(_REDUCERS)}, got {reduce!r}.")
+        raise UserError(f"reduce must be one of {sorted(_REDUCERS)}, got {reduce!r}.")
     if not 1 <= n_bins <= n_layers:
-        raise ValueError(
+        raise UserError(
             f"n_bins must lie in 1..n_layers={n_layers} so that every bin holds at least one layer, got {n_bins}."
         )
     s = head_scores(df).reset_index()
     too_deep = s["layer"] >= n_layers
     if too_deep.any():
-        raise ValueError(
+        raise UserError(
             f"The table has layers up to {int(s['layer'].max())} but n_layers={n_layers}; pass the model's geometry."
         )
     s["bin"] = depth_bin(s["layer"].to_numpy(), n_layers, n_bins)
@@ -125,7 +126,7 @@ def compare_models(
     b = align_by_depth(df_b, geom_b.n_layers, n_bins, reduce)
     aligned = a[["bin", "score"]].merge(b[["bin", "score"]], on="bin", suffixes=("_a", "_b"))
     if not 1 <= k <= len(aligned):
-        raise ValueError(f"k must lie in 1..{len(aligned)} (the bins both models hold), got {k}.")
+        raise UserError(f"k must lie in 1..{len(aligned)} (the bins both models hold), got {k}.")
     shared = aligned["bin"]
     top_a = _top_bins(a[a["bin"].isin(shared)], k)
     top_b = _top_bins(b[b["bin"].isin(shared)], k)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from circuitlab.errors import UserError
 from circuitlab.analysis._tables import head_scores
 from circuitlab.analysis.stats import _check_ci, spearman_rho
 from circuitlab.heads import HeadSet
@@ -27,7 +28,7 @@ def top_k_heads(scores_df: pd.DataFrame, k: int) -> HeadSet:
     """The ``k`` highest-scoring heads (ties broken by lower layer, then lower head)."""
     s = head_scores(scores_df)
     if not 0 <= k <= len(s):
-        raise ValueError(f"k must lie in 0..{len(s)} (the number of heads in the table), got {k}.")
+        raise UserError(f"k must lie in 0..{len(s)} (the number of heads in the table), got {k}.")
     frame = s.reset_index()
     frame = frame.sort_values(["score", "layer", "head"], ascending=[False, True, True], kind="mergesort")
     return HeadSet.of(zip(frame["layer"].head(k), frame["head"].head(k)))
@@ -43,7 +44,7 @@ def _same_grid(df_a: pd.DataFrame, df_b: pd.DataFrame) -> tuple[pd.Series, pd.Se
     sa, sb = head_scores(df_a, "first head-score table"), head_scores(df_b, "second head-score table")
     if not sa.index.equals(sb.index):
         only_a, only_b = sa.index.difference(sb.index), sb.index.difference(sa.index)
-        raise ValueError(
+        raise UserError(
             f"The two tables cover different heads ({len(only_a)} only in the first, {len(only_b)} only in the "
             "second); top-k overlap needs the same grid. For two models use "
             "circuitlab.analysis.align.compare_models."

@@ -37,6 +37,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from circuitlab.errors import UserError
 from circuitlab.analysis.difficulty import linear_cka
 
 HOOK = "blocks.{layer}.hook_resid_post"
@@ -56,7 +57,7 @@ def _encode(tokenizer, texts: Sequence[str], max_length: int, exclude_special: b
         special = list(enc.get("special_tokens_mask") or [0] * len(ids))
         pool = [0 if (exclude_special and s) else 1 for s in special]
         if not any(pool):
-            raise ValueError(
+            raise UserError(
                 f"Text {text[:40]!r} has no token left to average once special tokens are excluded; "
                 "pass a non-empty text or exclude_special=False."
             )
@@ -102,9 +103,9 @@ def mean_residuals(
     layers = list(range(n_layers)) if layers is None else [int(l) for l in layers]
     bad = [l for l in layers if not 0 <= l < n_layers]
     if bad or not layers:
-        raise ValueError(f"layers must be a non-empty list in 0..{n_layers - 1} for {model.name!r}, got {layers}.")
+        raise UserError(f"layers must be a non-empty list in 0..{n_layers - 1} for {model.name!r}, got {layers}.")
     if len(texts) == 0:
-        raise ValueError("mean_residuals got no texts.")
+        raise UserError("mean_residuals got no texts.")
     texts = [str(t) for t in texts]
     out = torch.empty(len(layers), len(texts), model.geometry.d_model)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: less padding
@@ -151,13 +152,13 @@ def cka_by_layer(
     """
     a, b = torch.as_tensor(reps_a), torch.as_tensor(reps_b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[:2] != b.shape[:2]:
-        raise ValueError(
+        raise UserError(
             f"cka_by_layer needs two [n_layers, n, d] stacks with the same n_layers and n (the same items), "
             f"got {tuple(a.shape)} and {tuple(b.shape)}."
         )
     layers = list(range(a.shape[0])) if layers is None else [int(l) for l in layers]
     if len(layers) != a.shape[0]:
-        raise ValueError(f"Got {len(layers)} layer labels for {a.shape[0]} layers of representations.")
+        raise UserError(f"Got {len(layers)} layer labels for {a.shape[0]} layers of representations.")
     rng = np.random.default_rng(seed)
     perms = [torch.as_tensor(rng.permutation(a.shape[1])) for _ in range(n_shuffles)]
     rows = []
@@ -189,12 +190,12 @@ def representation_similarity(
     n_layers``; ``attrs`` records the model, ``n`` and the pooling.
     """
     if len(texts_a) != len(texts_b):
-        raise ValueError(
+        raise UserError(
             f"texts_a and texts_b must be parallel (the same sentences in two languages), got {len(texts_a)} "
             f"and {len(texts_b)} texts."
         )
     if len(texts_a) < 3:
-        raise ValueError(f"CKA over fewer than 3 sentences is meaningless; got {len(texts_a)}.")
+        raise UserError(f"CKA over fewer than 3 sentences is meaningless; got {len(texts_a)}.")
     kw = dict(layers=layers, batch_size=batch_size, max_length=max_length, exclude_special=exclude_special,
               progress=progress)
     reps_a = mean_residuals(model, texts_a, **kw)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from circuitlab.errors import UserError
 from circuitlab.analysis._tables import head_scores
 from circuitlab.analysis.overlap import top_k_heads
 
@@ -50,13 +51,13 @@ def bootstrap_topk_frequency(
     ``attrs`` records ``k``, ``n_boot``, ``seed`` and whether it was stratified.
     """
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}.")
+        raise UserError(f"n_boot must be at least 1, got {n_boot}.")
     if len(examples) == 0:
-        raise ValueError("bootstrap_topk_frequency got no examples.")
+        raise UserError("bootstrap_topk_frequency got no examples.")
     labels = None
     if strata is not None:
         if len(strata) != len(examples):
-            raise ValueError(f"strata must give one label per example: {len(strata)} labels for {len(examples)} examples.")
+            raise UserError(f"strata must give one label per example: {len(strata)} labels for {len(examples)} examples.")
         labels = np.asarray(list(strata), dtype=object)
     rng = np.random.default_rng(seed)
     counts: dict[tuple[int, int], int] = {}

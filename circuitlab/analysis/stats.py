@@ -15,6 +15,8 @@ import numpy as np
 from jaxtyping import Float
 from scipy import special, stats
 
+from circuitlab.errors import UserError
+
 ArrayLike = Sequence[float] | np.ndarray
 
 
@@ -25,7 +27,7 @@ def average_ranks(x: ArrayLike) -> Float[np.ndarray, "n"]:
     """
     a = np.asarray(x, dtype=float)
     if np.isnan(a).any():
-        raise ValueError("average_ranks got NaN; drop missing values before ranking.")
+        raise UserError("average_ranks got NaN; drop missing values before ranking.")
     return stats.rankdata(a, method="average").astype(float)
 
 
@@ -45,7 +47,7 @@ def spearman_rho(x: ArrayLike, y: ArrayLike) -> float:
     """
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"spearman_rho needs two 1-D inputs of the same length, got shapes {a.shape} and {b.shape}.")
+        raise UserError(f"spearman_rho needs two 1-D inputs of the same length, got shapes {a.shape} and {b.shape}.")
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b = a[keep], b[keep]
     if a.size < 2:
@@ -67,7 +69,7 @@ def percentile_interval(samples: ArrayLike, ci: float = 0.95) -> tuple[float, fl
 
 def _check_ci(ci: float) -> None:
     if not 0.0 < ci < 1.0:
-        raise ValueError(f"ci must be a coverage strictly between 0 and 1 (e.g. 0.95), got {ci}.")
+        raise UserError(f"ci must be a coverage strictly between 0 and 1 (e.g. 0.95), got {ci}.")
 
 
 # --- Student t ---------------------------------------------------------------------------------------
@@ -80,7 +82,7 @@ def betainc(a: float, b: float, x: float) -> float:
 
 def _check_df(df: float) -> None:
     if not df > 0:
-        raise ValueError(f"Degrees of freedom must be positive, got {df}.")
+        raise UserError(f"Degrees of freedom must be positive, got {df}.")
 
 
 def t_cdf(t: float, df: float) -> float:
@@ -92,6 +94,6 @@ def t_cdf(t: float, df: float) -> float:
 def t_ppf(q: float, df: float) -> float:
     """Quantile of Student's t with ``df`` (possibly fractional) degrees of freedom."""
     if not 0.0 < q < 1.0:
-        raise ValueError(f"q must lie strictly between 0 and 1, got {q}.")
+        raise UserError(f"q must lie strictly between 0 and 1, got {q}.")
     _check_df(df)
     return float(stats.t.ppf(q, df))

@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from circuitlab.errors import UserError
 from circuitlab.analysis._tables import require_columns
 from circuitlab.analysis.aggregate import aggregate_seeds
 from circuitlab.analysis.stats import _check_ci, percentile_interval, spearman_rho, t_ppf
@@ -36,7 +37,7 @@ class RankCorrelation(NamedTuple):
 def _seed_values(rows: pd.DataFrame, metric: str, label: str) -> pd.Series:
     dup = rows["seed"].duplicated()
     if dup.any():
-        raise ValueError(
+        raise UserError(
             f"Method {label!r} has seed {rows.loc[dup, 'seed'].iloc[0]} more than once in one group; "
             "add the distinguishing column (k, shots, proxy ...) to `by` or filter the table first."
         )
@@ -106,14 +107,14 @@ def editing_vs_preserving(
     """
     _check_ci(ci)
     if ci_method not in ("t", "bootstrap"):
-        raise ValueError(f"ci_method must be 't' or 'bootstrap', got {ci_method!r}.")
+        raise UserError(f"ci_method must be 't' or 'bootstrap', got {ci_method!r}.")
     by = list(by)
     require_columns(results_df, by + ["method", "seed", metric], "results table")
     require_columns(difficulty, ["target"], "difficulty table")
     present = set(results_df["method"].unique())
     missing = [m for m in (editing, preserving) if m not in present]
     if missing:
-        raise ValueError(f"Method(s) {missing} are not in the results table; it has {sorted(map(str, present))}.")
+        raise UserError(f"Method(s) {missing} are not in the results table; it has {sorted(map(str, present))}.")
     rng = np.random.default_rng(seed)
     rows = []
     for key, group in results_df.groupby(by, sort=True, dropna=False):
@@ -149,7 +150,7 @@ def rank_correlation_with_ci(
     _check_ci(ci)
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"x and y must be 1-D and of the same length, got shapes {a.shape} and {b.shape}.")
+        raise UserError(f"x and y must be 1-D and of the same length, got shapes {a.shape} and {b.shape}.")
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b = a[keep], b[keep]
     rho = spearman_rho(a, b)

@@ -11,14 +11,11 @@ from typing import Any
 
 import typer
 
-from circuitlab.data.errors import DataError
-from circuitlab.models.loader import ModelLoadError
-from circuitlab.tasks.task import TaskError
+from circuitlab.errors import UserError
 
-# Errors that are the user's to fix: print the message, no traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    DataError, ModelLoadError, TaskError, ValueError, FileNotFoundError, FileExistsError, KeyError,
-)
+# Errors that are the user's to fix: print the message, no traceback. Everything else is a bug and
+# keeps its traceback (DataError, TaskError, ModelLoadError, SpecError ... are UserErrors).
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError, FileExistsError)
 
 
 def cli_errors(fn: Callable) -> Callable:
@@ -29,8 +26,7 @@ def cli_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            typer.secho(f"error: {msg}", err=True, fg=typer.colors.RED)
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -21,6 +21,7 @@ from typing import Optional
 
 import typer
 
+from circuitlab.errors import UserError
 from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors, echo_table
 
@@ -69,7 +70,7 @@ def difficulty_cmd(
         missing = [t for t in target if canonical_language(t, dataset) not in accuracies]
         if missing:
             there = sorted(a for a in accuracies if a != canonical_language(proxy, dataset))
-            raise ValueError(f"The results table has no θ1 cell for {', '.join(missing)}; targets there: "
+            raise UserError(f"The results table has no θ1 cell for {', '.join(missing)}; targets there: "
                              f"{', '.join(there)}.")
     if accuracies is not None and cka and checkpoint is None:
         typer.echo(f"note: A0 comes from the sweep's θ1 but the CKA is computed on {model!r}; pass --checkpoint "

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from circuitlab.errors import UserError
 from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors, echo_table, write_json
 
@@ -19,7 +20,7 @@ def parse_verbalizers(items: list[str] | None) -> dict[str, str] | None:
     out = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--verbalizer expects LABEL=WORD (e.g. 'positive= positive'), got {item!r}.")
+            raise UserError(f"--verbalizer expects LABEL=WORD (e.g. 'positive= positive'), got {item!r}.")
         label, word = item.split("=", 1)
         out[label.strip()] = word
     return out

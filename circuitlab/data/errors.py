@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 
+from circuitlab.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """Bad or missing data: an unknown name, a missing file, a malformed row."""
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from circuitlab.errors import UserError
 from circuitlab.data.errors import DataError
 from circuitlab.data.types import Example
 
@@ -40,7 +41,7 @@ def _by_label(examples: Sequence[Example], labels: Sequence[str] | None) -> dict
 
 def _check_seed(seed: int) -> random.Random:
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}.")
+        raise UserError(f"seed must be an int, got {seed!r}.")
     return random.Random(seed)
 
 
@@ -76,7 +77,7 @@ def balanced_sample(
     are ignored. Raises ``DataError`` naming each label's count if one is short.
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}.")
+        raise UserError(f"n must be >= 0, got {n}.")
     rng = _check_seed(seed)
     groups = _by_label(examples, labels)
     names = list(groups)
@@ -100,7 +101,7 @@ def k_shot(
 ) -> list[Example]:
     """Exactly ``k_per_class`` examples of every label, shuffled (few-shot sets)."""
     if k_per_class < 0:
-        raise ValueError(f"k_per_class must be >= 0, got {k_per_class}.")
+        raise UserError(f"k_per_class must be >= 0, got {k_per_class}.")
     rng = _check_seed(seed)
     groups = _by_label(examples, labels)
     short = [label for label, exs in groups.items() if len(exs) < k_per_class]
@@ -123,7 +124,7 @@ def proxy_pools(
     one pool to find a circuit and a disjoint one to check it. Both are shuffled.
     """
     if pool_a < 0 or pool_b < 0:
-        raise ValueError(f"pool sizes must be >= 0, got {pool_a} and {pool_b}.")
+        raise UserError(f"pool sizes must be >= 0, got {pool_a} and {pool_b}.")
     rng = _check_seed(seed)
     groups = _by_label(examples, None)
     total = sum(len(exs) for exs in groups.values())
@@ -154,7 +155,7 @@ def stratified_split(
     rounded, so a part's size is within one per label of its exact share.
     """
     if not fractions or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"fractions must be non-negative and sum to 1, got {list(fractions)}.")
+        raise UserError(f"fractions must be non-negative and sum to 1, got {list(fractions)}.")
     rng = _check_seed(seed)
     parts: list[list[Example]] = [[] for _ in fractions]
     for exs in _by_label(examples, None).values():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from circuitlab.errors import UserError
 
-class DiscoveryError(ValueError):
+
+class DiscoveryError(UserError):
     """Discovery cannot run on this input (empty or unbalanced discovery set, bad target, bad option)."""
 
 

@@ -17,6 +17,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from circuitlab.errors import UserError
 from circuitlab.heads import Head, HeadSet
 
 COLUMNS = ["layer", "head", "score", "rank", "method", "model", "language", "n_examples", "seed"]
@@ -83,7 +84,7 @@ class HeadScores:
         df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         missing = [c for c in ("layer", "head", "score") if c not in df.columns]
         if missing:
-            raise ValueError(f"{path} is not a head-score table: missing columns {missing} (found {list(df.columns)}).")
+            raise UserError(f"{path} is not a head-score table: missing columns {missing} (found {list(df.columns)}).")
         meta_path = Path(str(path) + ".meta.json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         return cls(df, meta)

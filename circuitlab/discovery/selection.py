@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from typing import Literal
 
+from circuitlab.errors import UserError
 from circuitlab.discovery.scores import HeadScores
 from circuitlab.heads import Head, HeadSet
 
@@ -29,13 +30,13 @@ def resolve_k(k: int | float, n_total: int) -> int:
     """Turn a count or a fraction into a count, checking it fits the model."""
     if isinstance(k, float) and not k.is_integer():
         if not 0 < k < 1:
-            raise ValueError(f"A fractional k must be in (0, 1), got {k}.")
+            raise UserError(f"A fractional k must be in (0, 1), got {k}.")
         return max(1, round(k * n_total))
     k = int(k)
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}.")
+        raise UserError(f"k must be at least 1, got {k}.")
     if k > n_total:
-        raise ValueError(f"k={k} is larger than the {n_total} heads available; choose k <= {n_total}.")
+        raise UserError(f"k={k} is larger than the {n_total} heads available; choose k <= {n_total}.")
     return k
 
 
@@ -44,7 +45,7 @@ def select_heads(
 ) -> HeadSet:
     """Select ``k`` heads from ``scores`` by strategy ``how`` (see module docstring)."""
     if how not in STRATEGIES:
-        raise ValueError(f"Unknown selection {how!r}; choose one of {STRATEGIES}.")
+        raise UserError(f"Unknown selection {how!r}; choose one of {STRATEGIES}.")
     df = scores.table
     df = df[df["score"].notna()]
     if exclude is not None and len(exclude):

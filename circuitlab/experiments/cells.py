@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from circuitlab.errors import UserError
 from circuitlab import methods
 from circuitlab.results import CellResult
 from circuitlab.experiments.spec import stable_hash
@@ -421,11 +422,11 @@ def list_backends() -> list[str]:
 def _import_object(ref: str) -> Any:
     module, _, attr = ref.partition(":")
     if not attr:
-        raise ValueError(f"Backend reference {ref!r} must look like 'package.module:object'.")
+        raise UserError(f"Backend reference {ref!r} must look like 'package.module:object'.")
     try:
         obj: Any = importlib.import_module(module)
     except ImportError as exc:
-        raise ValueError(f"Cannot import backend module {module!r} ({exc}); check the spec's `backend` field.") from exc
+        raise UserError(f"Cannot import backend module {module!r} ({exc}); check the spec's `backend` field.") from exc
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
@@ -436,7 +437,7 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
     factory = _BACKENDS.get(name)
     if factory is None:
         if ":" not in name:
-            raise ValueError(f"Unknown backend {name!r}; registered: {', '.join(list_backends())}, or give "
+            raise UserError(f"Unknown backend {name!r}; registered: {', '.join(list_backends())}, or give "
                              "'package.module:object'.")
         factory = name
     if isinstance(factory, str):

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from circuitlab.errors import UserError
 from circuitlab.models.cache import cache_root
 from circuitlab.models.convert import gguf_to_hf_folder
 from circuitlab.models.geometry import ModelGeometry
@@ -27,7 +28,7 @@ from circuitlab.models.registry import MODELS, model_id
 from circuitlab.models.tiny import TINY_VERSION, build_tiny_model
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(UserError):
     """A model could not be found or loaded; the message says how to provide it."""
 
 

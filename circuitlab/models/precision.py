@@ -26,6 +26,8 @@ from typing import Literal
 
 import torch
 
+from circuitlab.errors import UserError
+
 MatmulPrecision = Literal["highest", "high", "medium"]
 PRECISIONS: tuple[str, ...] = ("highest", "high", "medium")
 
@@ -33,7 +35,7 @@ PRECISIONS: tuple[str, ...] = ("highest", "high", "medium")
 def check_precision(value: str) -> str:
     """``value`` if it is a known precision, else a ValueError that lists them."""
     if value not in PRECISIONS:
-        raise ValueError(f"Unknown matmul precision {value!r}: use one of {', '.join(PRECISIONS)} "
+        raise UserError(f"Unknown matmul precision {value!r}: use one of {', '.join(PRECISIONS)} "
                          "('highest' = exact float32, 'medium' = bfloat16 products, faster on AMX CPUs).")
     return value
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from circuitlab.errors import UserError
+
 # Words that must be single tokens in the tiny vocabulary (verbalizers and prompt words).
 _SPECIAL_WORDS = [
     " negative", " neutral", " positive", " entailment", " contradiction", " entail",
@@ -117,7 +119,7 @@ def build_tiny_model(name: str, out_dir: Path, seed: int = 0) -> Path:
     from transformers import AutoModelForCausalLM
 
     if name not in TINY_FAMILIES:
-        raise ValueError(f"Unknown tiny model {name!r}; choose one of {sorted(TINY_FAMILIES)}.")
+        raise UserError(f"Unknown tiny model {name!r}; choose one of {sorted(TINY_FAMILIES)}.")
     tokenizer = build_tokenizer()
     config = TINY_FAMILIES[name](len(tokenizer))
     config.attn_implementation = "eager"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 import plotly.graph_objects as go
 
+from circuitlab.errors import UserError
 from circuitlab.analysis._tables import require_columns
 from circuitlab.plots.style import BAND_COLOR, DIVERGING, OKABE_ITO, SEQUENTIAL, apply_style
 
@@ -52,7 +53,7 @@ def overlap_matrix_plot(
     """
     measure = measure or matrix_df.attrs.get("measure", "jaccard")
     if measure not in ("jaccard", "spearman"):
-        raise ValueError(f"measure must be 'jaccard' or 'spearman', got {measure!r}.")
+        raise UserError(f"measure must be 'jaccard' or 'spearman', got {measure!r}.")
     scale = dict(colorscale=SEQUENTIAL, zmin=0, zmax=1) if measure == "jaccard" else dict(
         colorscale=DIVERGING, zmin=-1, zmax=1, zmid=0)
     rows, cols = [str(i) for i in matrix_df.index], [str(c) for c in matrix_df.columns]
@@ -83,7 +84,7 @@ def overlap_curves_plot(curves_df: pd.DataFrame, title: str | None = None, colum
     require_columns(curves_df, [column, "k", "jaccard", "chance_mean", "chance_lo", "chance_hi"], "overlap curves")
     names = list(dict.fromkeys(curves_df[column].astype(str)))
     if not names:
-        raise ValueError("overlap_curves_plot got an empty table.")
+        raise UserError("overlap_curves_plot got an empty table.")
     first = curves_df[curves_df[column].astype(str) == names[0]]
     fig = overlap_curve_plot(first, label=names[0])
     fig.data = fig.data[:3]

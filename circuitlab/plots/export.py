@@ -13,6 +13,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from circuitlab.errors import UserError
+
 STATIC_FORMATS = ("png", "svg", "pdf", "jpeg", "webp")
 CHROMIUM_HINT = (
     "Static export needs Kaleido >= 1 (`pip install 'kaleido>=1'`) and a Chromium it can find: "
@@ -47,7 +49,7 @@ def save_figure(
     formats = [f.lower().lstrip(".") for f in formats]
     unknown = [f for f in formats if f != "html" and f not in STATIC_FORMATS]
     if unknown:
-        raise ValueError(f"Unknown format(s) {unknown}; choose from {('html', *STATIC_FORMATS)}.")
+        raise UserError(f"Unknown format(s) {unknown}; choose from {('html', *STATIC_FORMATS)}.")
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from circuitlab.errors import UserError
 from circuitlab.analysis._tables import HEAD_KEY, as_frame, head_scores
 from circuitlab.heads import HeadSet
 from circuitlab.plots.style import DIVERGING, OUTLINE_COLOR, SEQUENTIAL, apply_style
@@ -107,7 +108,7 @@ def _axes(fig: go.Figure) -> None:
 def robust_limit(scores: pd.Series, quantile: float = 0.98) -> float | None:
     """A symmetric colour limit: the ``quantile`` of |score| (NaN ignored); ``None`` if it is 0 or undefined."""
     if not 0.0 < quantile <= 1.0:
-        raise ValueError(f"quantile must lie in (0, 1], got {quantile}.")
+        raise UserError(f"quantile must lie in (0, 1], got {quantile}.")
     values = scores.abs().dropna()
     if values.empty:
         return None
@@ -164,7 +165,7 @@ def side_by_side(
 ) -> go.Figure:
     """Two score tables next to each other on one shared colour axis centred on 0 (``coloraxis.cmid``)."""
     if len(labels) != 2 or len(selected) != 2:
-        raise ValueError(f"side_by_side needs two labels and two selections, got {list(labels)} and {len(selected)}.")
+        raise UserError(f"side_by_side needs two labels and two selections, got {list(labels)} and {len(selected)}.")
     fig = make_subplots(rows=1, cols=2, subplot_titles=list(labels), shared_yaxes=True, horizontal_spacing=0.05)
     for col, (df, label, sel) in enumerate(zip((df_a, df_b), labels, selected), start=1):
         trace = _heatmap_trace(df, normalise, coloraxis="coloraxis", name=label)

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from circuitlab.errors import UserError
 from circuitlab.analysis._tables import require_columns
 from circuitlab.analysis.aggregate import aggregate_seeds
 from circuitlab.analysis.tradeoff import forgetting_vs_gain, rank_correlation_with_ci
@@ -114,7 +115,7 @@ def accuracy_vs_shots(
     by = ([facet] if facet else []) + ["method", "shots"]
     dup = results_df.duplicated(by + ["seed"])
     if dup.any():
-        raise ValueError(
+        raise UserError(
             f"Several runs share {by + ['seed']} (e.g. {results_df.loc[dup, by + ['seed']].iloc[0].tolist()}); "
             "filter the table to one k/proxy or pass a finer facet."
         )

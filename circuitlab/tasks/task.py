@@ -19,10 +19,11 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from circuitlab.errors import UserError
 from circuitlab.data.types import Example
 
 
-class TaskError(ValueError):
+class TaskError(UserError):
     """The task cannot be built for this tokenizer (e.g. a verbalizer is not one token)."""
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from circuitlab.errors import UserError
 from circuitlab.tuning.families import ModelIndex
 from circuitlab.tuning.masks import ParamMask, TensorMask
 from circuitlab.tuning.trainer import write_json
@@ -42,7 +43,7 @@ from circuitlab.tuning.trainer import write_json
 DELTA_FORMAT = "circuitlab-sparse-delta/1"
 
 
-class DeltaError(ValueError):
+class DeltaError(UserError):
     """A delta does not fit the model it is applied to (wrong base, shape or file)."""
 
 

@@ -44,6 +44,7 @@ from enum import Enum
 import torch
 from torch import Tensor
 
+from circuitlab.errors import UserError
 from circuitlab.heads import Head, HeadSet
 from circuitlab.tuning.families import ModelIndex, Projection, weight_layout
 
@@ -63,7 +64,7 @@ class KVRule(str, Enum):
         try:
             return cls(value)
         except ValueError:
-            raise ValueError(f"Unknown K/V rule {value!r}; choose one of {[r.value for r in cls]}.") from None
+            raise UserError(f"Unknown K/V rule {value!r}; choose one of {[r.value for r in cls]}.") from None
 
 
 Blocks = tuple[tuple[int, int], ...]
@@ -224,7 +225,7 @@ class ParamMask:
         index = index or ModelIndex.build(model.hf_model, model.geometry.family)
         names = index.norm_params()
         if not names:
-            raise ValueError(f"Found no norm parameters in {model.geometry.name!r}; cannot build a norms-only mask.")
+            raise UserError(f"Found no norm parameters in {model.geometry.name!r}; cannot build a norms-only mask.")
         return cls.from_tensors(index, [TensorMask.whole(n, index.params[n].shape) for n in names], {"norms": True})
 
     @classmethod

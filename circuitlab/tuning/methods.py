@@ -84,7 +84,7 @@ def choose_heads(
         return heads.validate(geometry)
     if scores is None:
         if spec.needs_scores:
-            raise ValueError(
+            raise UserError(
                 f"Method {spec.name!r} selects heads by relevance and needs a head-score table: pass scores= "
                 "(CLI: --scores PATH from `circuitlab discover`) or an explicit HeadSet."
             )
@@ -92,7 +92,7 @@ def choose_heads(
                                         model=geometry.name, language="", n_examples=0, seed=seed)
     n_layers, n_heads = scores.shape
     if (n_layers, n_heads) != (geometry.n_layers, geometry.n_heads):
-        raise ValueError(
+        raise UserError(
             f"The head scores are for a {n_layers}x{n_heads} grid but the model has {geometry.n_layers}x"
             f"{geometry.n_heads} heads: they were computed on another model."
         )
