@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from circuitlab.defaults import DEFAULT_MODEL
 from circuitlab.errors import UserError
 
 
@@ -53,7 +54,7 @@ class Budget:
     """
 
     name: str
-    model: str = "gemma-3-270m"
+    model: str = DEFAULT_MODEL
     second_model: str = "smollm2-135m"
     scorer: str = "directional"
     n_eval: int | None = None

@@ -21,6 +21,7 @@ from typing import Optional
 
 import typer
 
+from circuitlab.defaults import DEFAULT_MODEL, DEFAULT_PROXY
 from circuitlab.errors import UserError
 from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors, echo_table
@@ -31,9 +32,9 @@ from circuitlab.cli.common import cli_errors, echo_table
 def difficulty_cmd(
     out: Path = typer.Option(..., "--out", help="Where to write the table (.csv or .parquet)."),
     target: list[str] = typer.Option(..., "--target", "-t", help="Target language; repeatable."),
-    proxy: str = typer.Option("indonesian", help="The proxy language."),
+    proxy: str = typer.Option(DEFAULT_PROXY, help="The proxy language."),
     checkpoint: Optional[Path] = typer.Option(None, help="θ1, the proxy checkpoint folder (else --model's weights)."),
-    model: str = typer.Option("gemma-3-270m", help="Registered name, local HF folder or hub id."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Registered name, local HF folder or hub id."),
     dataset: str = typer.Option("nusax", help="nusax or xnli."),
     data_dir: Optional[Path] = typer.Option(None, help="Local copy of the dataset (else env var, else the hub)."),
     results: Optional[Path] = typer.Option(

@@ -20,6 +20,7 @@ from typing import Optional
 
 import typer
 
+from circuitlab.defaults import DEFAULT_MODEL, DEFAULT_PROXY
 from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors, echo_table
 
@@ -32,11 +33,11 @@ def _depth_path(out: Path, depth: int) -> Path:
 @cli_errors
 def discover_cmd(
     out: Path = typer.Option(..., "--out", help="Where to write the head-score table (.csv or .parquet)."),
-    model: str = typer.Option("gemma-3-270m", help="Registered name, local HF folder or hub id (the base model)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Registered name, local HF folder or hub id (the base model)."),
     checkpoint: Optional[Path] = typer.Option(
         None, help="A fine-tuned checkpoint folder (the proxy-competent θ1) to load instead of --model's weights."
     ),
-    language: str = typer.Option("indonesian", help="The proxy language whose examples form the discovery set."),
+    language: str = typer.Option(DEFAULT_PROXY, help="The proxy language whose examples form the discovery set."),
     dataset: str = typer.Option("nusax", help="nusax or xnli."),
     split: str = typer.Option("train", help="The split the discovery set is drawn from (pool A)."),
     data_dir: Optional[Path] = typer.Option(None, help="Local copy of the dataset (else env var, else the hub)."),

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from circuitlab.defaults import DEFAULT_MODEL, DEFAULT_PROXY
 from circuitlab.errors import UserError
 from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors, echo_table, write_json
@@ -29,8 +30,8 @@ def parse_verbalizers(items: list[str] | None) -> dict[str, str] | None:
 @app.command("evaluate")
 @cli_errors
 def evaluate_cmd(
-    model: str = typer.Option("gemma-3-270m", help="Registered name, local HF folder or hub id."),
-    language: str = typer.Option("indonesian", help="Language (NusaX name or XNLI code)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Registered name, local HF folder or hub id."),
+    language: str = typer.Option(DEFAULT_PROXY, help="Language (NusaX name or XNLI code)."),
     dataset: str = typer.Option("nusax", help="nusax or xnli."),
     split: str = typer.Option("test", help="train / valid / test (NusaX) or dev / test (XNLI)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N examples."),

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator, model_validator
 
+from circuitlab.defaults import DEFAULT_MODEL, DEFAULT_PROXY
 from circuitlab.experiments.spec_io import (
     KNOWN_SPEC_SUFFIXES, dump_toml, load_spec, parse_assignment, read_spec_file, set_dotted,
 )
@@ -70,7 +71,7 @@ def _unknown_method(m: str, sub: str) -> Invalid:
 class ModelSpec(SpecModel):
     """Which model every cell starts from."""
 
-    name: Str = _f("gemma-3-270m", "Registered model name (`circuitlab models`), a local HF folder or a hub id.")
+    name: Str = _f(DEFAULT_MODEL, "Registered model name (`circuitlab models`), a local HF folder or a hub id.")
     dtype: Literal["float32", "bfloat16", "float16"] = _f("float32", "Parameter dtype for tuning and evaluation.")
     matmul_precision: Literal["highest", "high", "medium"] = _f(
         "highest", "Float32 matmul precision: 'highest' = exact; 'medium' = bfloat16 products with float32 "
@@ -85,7 +86,7 @@ class DataSpec(SpecModel):
 
     dataset: Literal["nusax", "xnli"] = _f("nusax", "Dataset name: 'nusax' or 'xnli'.")
     proxy: ListOf[Str] = _f(help="Proxy language(s): the higher-resource language(s) tuned on first.",
-                            factory=lambda: ["indonesian"], validate_default=True)
+                            factory=lambda: [DEFAULT_PROXY], validate_default=True)
     targets: ListOf[Str] = _f(help="Target languages the proxy checkpoint is adapted to.",
                               factory=lambda: ["javanese"], validate_default=True)
     data_dir: OptionalStr = _f(None, "Local copy of the dataset (else $CIRCUITLAB_<DATASET>_DIR, else a folder found "

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from circuitlab.defaults import DEFAULT_MODEL
 from circuitlab.errors import UserError
 from circuitlab.models.cache import cache_root
 from circuitlab.models.convert import gguf_to_hf_folder
@@ -128,7 +129,7 @@ def geometry_from_config(name: str, config: Any) -> ModelGeometry:
 
 
 def load_model(
-    name: str = "gemma-3-270m",
+    name: str = DEFAULT_MODEL,
     *,
     device: str | torch.device | None = "cpu",
     dtype: torch.dtype = torch.float32,

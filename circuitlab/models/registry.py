@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from circuitlab.defaults import DEFAULT_MODEL
 from circuitlab.models.tiny import TINY_FAMILIES
 
 
@@ -78,7 +79,6 @@ for _tiny in TINY_FAMILIES:
     MODELS[_tiny] = ModelSpec(_tiny, "tiny", f"Tiny random {_tiny[5:]} model (3 layers x 4 heads) for tests and dry runs.",
                                heads=(3, 4))
 
-DEFAULT_MODEL = "gemma-3-270m"
 
 
 def head_grid(name: str) -> tuple[int, int] | None:

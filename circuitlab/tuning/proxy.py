@@ -32,6 +32,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from circuitlab.defaults import DEFAULT_MODEL, DEFAULT_PROXY
 from circuitlab.models import cache_root, load_model, resolve_model_path
 from circuitlab.tasks import make_task
 from circuitlab.tuning.protocol import DataProtocol, label_counts
@@ -48,8 +49,8 @@ def _opt(default, help: str):
 class ProxyConfig:
     """Everything that defines θ1."""
 
-    model: str = _opt("gemma-3-270m", "Base model (registered name, folder or hub id).")
-    language: str = _opt("indonesian", "Proxy language.")
+    model: str = _opt(DEFAULT_MODEL, "Base model (registered name, folder or hub id).")
+    language: str = _opt(DEFAULT_PROXY, "Proxy language.")
     n_src: int = _opt(50, "Proxy training examples drawn (near-balanced) from pool A.")
     seed: int = _opt(0, "Seed of the n_src draw and of the training order.")
     data: DataProtocol = _opt(DataProtocol(), "Dataset, pools and evaluation subsets.")
