@@ -9,6 +9,7 @@ import typer
 
 from circuitlab.cli.app import app
 from circuitlab.cli.common import cli_errors
+from circuitlab.errors import UserError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".tsv", ".json", ".jsonl")
 
@@ -47,6 +48,18 @@ def _read_many(paths: list[Path] | None, what: str):
     return pd.concat([read_table(p, what) for p in paths], ignore_index=True)
 
 
+def refuse_fake(tables: dict[str, object], allow_fake: bool) -> int:
+    """The number of fake-backend rows in ``tables`` ({what: DataFrame or None}); a one-line error unless allowed."""
+    from circuitlab.synthetic import n_fake_rows
+
+    found = {what: n for what, table in tables.items() if (n := n_fake_rows(table))}
+    if found and not allow_fake:
+        where = ", ".join(f"{n} row(s) of the {what}" for what, n in found.items())
+        raise UserError(f"{where} come from the fake test backend (backend = 'fake'): synthetic numbers, not "
+                        "measurements; pass --allow-fake to plot them anyway (their titles then say FAKE BACKEND).")
+    return sum(found.values())
+
+
 def parse_formats(values: list[str] | None) -> list[str]:
     """``["html,png", "pdf"]`` -> ``["html", "png", "pdf"]`` (default HTML + PNG)."""
     if not values:
@@ -80,21 +93,27 @@ def plot_cmd(
     preserving: str = typer.Option("nearzero", help="The preserving method of the trade-off."),
     n_boot: int = typer.Option(2000, min=1, help="Bootstrap resamples of the rank correlation."),
     seed: int = typer.Option(0, help="Seed of the permutation and bootstrap steps."),
+    allow_fake: bool = typer.Option(
+        False, "--allow-fake", help="Plot rows of the fake test backend (titled FAKE BACKEND); refused by default."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Render the standard figures (heatmaps, overlaps, trade-off, forgetting, CKA) from saved tables into OUT_DIR.
 
     Writes <name>.<format> per figure, figures.json (what each was made from, what was
-    skipped and why) and index.html.
+    skipped and why) and index.html. Tables holding rows of the fake test backend
+    (``backend = "fake"``: synthetic numbers) are refused unless --allow-fake.
     """
     from circuitlab.plots.export import FigureExportError
     from circuitlab.plots.standard import save_figures, standard_figures
 
     formats = parse_formats(fmt)
+    tables = {"head-score table": _read_many(scores, "head-score table"),
+              "results table": _read_many(results, "results table"),
+              "difficulty table": read_table(difficulty, "difficulty table") if difficulty else None,
+              "CKA table": read_table(cka, "CKA table") if cka else None}
+    n_fake = refuse_fake(tables, allow_fake)
     figs = standard_figures(
-        _read_many(scores, "head-score table"), _read_many(results, "results table"),
-        read_table(difficulty, "difficulty table") if difficulty else None,
-        read_table(cka, "CKA table") if cka else None,
+        *tables.values(),  # scores, results, difficulty, cka, in the signature's order
         k=k, reference=reference, n_perm=n_perm, n_bins=n_bins, k_bins=k_bins, measures=measure,
         editing=editing, preserving=preserving, n_boot=n_boot, seed=seed,
     )
@@ -104,7 +123,7 @@ def plot_cmd(
     sources = {"scores": [str(p) for p in scores or []], "results": [str(p) for p in results or []],
                "difficulty": str(difficulty) if difficulty else None,
                "cka": str(cka) if cka else None, "k": k, "reference": reference,
-               "n_perm": n_perm, "seed": seed}
+               "n_perm": n_perm, "seed": seed, "fake_rows": n_fake}
     try:
         manifest = save_figures(figs, out_dir, formats=formats, sources=sources, progress=not quiet)
     except FigureExportError as exc:  # Kaleido/Chromium missing: the message says how to install them
@@ -115,3 +134,6 @@ def plot_cmd(
     for what, why in figs.skipped.items():
         typer.echo(f"  skipped {what}: {why}")
     typer.echo(f"manifest: {manifest}")
+    if n_fake:
+        typer.secho(f"note: {n_fake} row(s) from the fake test backend were plotted; their figures' titles say "
+                    "FAKE BACKEND.", err=True, fg=typer.colors.YELLOW)

@@ -82,6 +82,7 @@ class FakeBackend:
             df["method"], df["model"] = ctx.spec.discovery.scorer, ctx.spec.model.name
             df["language"] = stage.language or stage.proxy or ""
             df["n_examples"], df["seed"] = ctx.spec.discovery.n_examples, ctx.spec.discovery.seed
+            df["backend"] = self.name  # synthetic, like the result rows
             df.to_parquet(ctx.work_dir / "scores.parquet", index=False)
             return {"scores": "scores.parquet", "n_heads": self.n_layers * self.n_heads}
         # baseline: θ1 is good on its proxy, worse on targets; the base model is worse still.
@@ -111,6 +112,7 @@ class FakeBackend:
         val = min(1.0, max(0.0, target_acc + rng.gauss(0, 0.03)))
         (ctx.work_dir / "delta.json").write_text(json.dumps({"cell": cell.id, "n_params_updated": n_upd}))
         row = {
+            "backend": self.name,  # synthetic: reports label rows with backend "fake", `circuitlab plot` refuses them
             **cell.coords(), "target_acc": round(target_acc, 4), "target_f1": round(target_acc - 0.04, 4),
             "target_acc_before": before_t, "proxy_acc_before": before_p,
             "proxy_acc_after": round(before_p - forgetting, 4), "forgetting": round(forgetting, 4),

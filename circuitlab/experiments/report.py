@@ -37,7 +37,7 @@ import plotly.io as pio
 
 from circuitlab.experiments.cells import METHODS, plan
 from circuitlab.experiments.report_figures import Figure, build_figures
-from circuitlab.experiments.report_html import CSS, _budget_badge, _figure_html, _fmt_cell, _table_html
+from circuitlab.experiments.report_html import CSS, _budget_badge, _fake_banner, _figure_html, _fmt_cell, _table_html
 from circuitlab.experiments.report_tables import (  # noqa: F401  (old import path)
     GROUP,
     HEADLINE_METRICS,
@@ -49,6 +49,7 @@ from circuitlab.experiments.report_tables import (  # noqa: F401  (old import pa
     score_tables,
 )
 from circuitlab.experiments.runfolder import RunFolder, atomic_write_text, now
+from circuitlab.synthetic import FAKE_BACKEND, FAKE_LABEL, label_fake, n_fake_rows
 
 
 def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[str, list[Figure]]:
@@ -63,11 +64,17 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
     methods = list(spec.grid.methods)
     k_list = list(spec.grid.k) if any(METHODS[m].uses_k for m in methods) else []
     figs = build_figures(run, results, p, methods, k_list)
+    n_fake = n_fake_rows(results)
+    fake = n_fake > 0 or spec.backend == FAKE_BACKEND
+    if fake:  # the figures are also saved on their own (figures/*.json): each says so too
+        for f in figs:
+            if f.fig is not None:
+                label_fake(f.fig)
     n_done, n_total = len(results), len(p.cells)
     sessions = manifest.get("sessions", [])
     git = manifest.get("git") or {}
     host = manifest.get("host") or {}
-    parts: list[str] = []
+    parts: list[str] = [_fake_banner(n_fake, len(results), spec.backend)] if fake else []
     parts.append(f"<h1>{html.escape(spec.name)}</h1>")
     parts.append(f"<p>{_budget_badge(spec.budget)}</p>")
     if spec.description:
@@ -105,9 +112,8 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
                         for sid, err in failed_stages.items())
         parts.append(f"<div class='warn'>Shared stages that failed (their figures are missing; details in "
                      f"sweep.log):<ul>{items}</ul></div>")
-    if spec.backend == "fake":
-        parts.append("<p class='warn'>These numbers come from the <b>fake</b> test backend, not from any model.</p>")
-    parts.append("<h2>Headline results</h2>")
+    fake_badge = f" <span class='badge fakebadge'>{FAKE_LABEL}: synthetic, not measured</span>" if fake else ""
+    parts.append(f"<h2>Headline results{fake_badge}</h2>")
     parts.append("<p class='meta'>Mean ± std over seeds, on the test split. target_acc_before is A0 (the starting "
                  "model's target accuracy before target tuning); forgetting = proxy_acc_before − proxy_acc_after; "
                  "params % = share of the model's parameters updated.</p>")
@@ -139,7 +145,7 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
                  f"</summary><pre>{html.escape(spec_toml)}</pre></details>")
     parts.append(f"<details><summary>Host</summary><pre>{html.escape(json.dumps(host, indent=2))}</pre></details>")
     parts.append(f"<p class='meta'>Generated {now()} by circuitlab from {html.escape(str(run.path))}.</p>")
-    title = html.escape(f"{spec.name} · circuitlab report")
+    title = html.escape(f"{FAKE_LABEL + ' · ' if fake else ''}{spec.name} · circuitlab report")
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{title}</title>"

@@ -13,6 +13,7 @@ import pandas as pd
 
 from circuitlab.experiments.cells import Plan
 from circuitlab.experiments.runfolder import RunFolder
+from circuitlab.synthetic import fake_rows
 
 HEADLINE_METRICS = ["target_acc", "target_f1", "target_acc_before", "proxy_acc_before", "proxy_acc_after",
                     "forgetting", "param_fraction"]
@@ -29,7 +30,8 @@ def headline_table(results: pd.DataFrame, methods: list[str] | None = None) -> p
     """Mean and std over seeds of the headline metrics per (proxy, target, method, k, shots), plus ``n`` seeds.
 
     ``branch`` (what ``ctsft-auto`` chose) is summarised as ``circuit:2 nearzero:1``;
-    ``lr`` as the values used. Methods follow ``methods`` (the spec's order).
+    ``lr`` as the values used. Methods follow ``methods`` (the spec's order). When
+    some rows come from the fake test backend, ``n_fake`` counts them per group.
     """
     if results.empty:
         return pd.DataFrame(columns=GROUP + ["n"])
@@ -49,6 +51,9 @@ def headline_table(results: pd.DataFrame, methods: list[str] | None = None) -> p
             lambda s: " ".join(f"{k}:{v}" for k, v in s.dropna().astype(str).value_counts().sort_index().items()))
     if "lr" in df.columns:
         out["lr"] = g["lr"].agg(lambda s: " ".join(sorted({f"{x:g}" for x in s.dropna()})))
+    fake = fake_rows(df)
+    if fake.any():
+        out["n_fake"] = fake.groupby([df[c] for c in GROUP], sort=False, dropna=False).sum().astype(int)
     out = out.reset_index()
     order = {m: i for i, m in enumerate(_method_order(df, methods))}
     out["_m"] = out["method"].map(order)
@@ -58,10 +63,15 @@ def headline_table(results: pd.DataFrame, methods: list[str] | None = None) -> p
 
 
 def format_headline(table: pd.DataFrame, digits: int = 3) -> list[dict[str, str]]:
-    """Headline rows as strings (``0.547 ± 0.012``), for text and HTML tables."""
+    """Headline rows as strings (``0.547 ± 0.012``), for text and HTML tables.
+
+    Where the table counts fake-backend rows, a leading ``backend`` column says ``FAKE``
+    (``FAKE 1/3`` when only some of the group's seeds are).
+    """
     rows = []
     for r in table.to_dict("records"):
-        row = {c: str(r[c]) for c in GROUP}
+        row = {"backend": _fake_mark(r["n_fake"], r["n"])} if "n_fake" in r else {}
+        row.update({c: str(r[c]) for c in GROUP})
         row["seeds"] = str(r["n"])
         for m in HEADLINE_METRICS:
             if f"{m}_mean" not in r:
@@ -79,6 +89,10 @@ def format_headline(table: pd.DataFrame, digits: int = 3) -> list[dict[str, str]
                 row[c] = "" if pd.isna(r[c]) else str(r[c])
         rows.append(row)
     return rows
+
+
+def _fake_mark(n_fake: int, n: int) -> str:
+    return "" if not n_fake else "FAKE" if n_fake == n else f"FAKE {n_fake}/{n}"
 
 
 def difficulty_table(run: RunFolder, p: Plan) -> pd.DataFrame:

@@ -44,6 +44,7 @@ from circuitlab.plots.figure_set import StandardFigures, save_figures, slug  # n
 from circuitlab.plots.representations import cka_plot
 from circuitlab.plots.standard_results import SETTING_KEYS, _results_figures  # noqa: F401
 from circuitlab.plots.standard_scores import GROUP_KEYS, _score_figures  # noqa: F401
+from circuitlab.synthetic import label_fake, n_fake_rows
 
 
 def standard_figures(
@@ -78,26 +79,43 @@ def standard_figures(
         measures: the difficulty columns to plot (default: every known measure present).
         editing, preserving: the two methods whose difference Δ the trade-off plots.
         n_boot, seed: bootstrap of the rank correlation; seed of every random step.
+
+    Figures drawn from a table holding rows of the fake test backend (``backend == "fake"``)
+    get ``FAKE BACKEND`` in their title and ``fake_rows`` in their note.
     """
     out = StandardFigures()
     if scores is None and results is None and cka is None:
         raise ValueError("Nothing to plot: give head-score tables, tuning results, or a CKA table.")
     if scores is not None:
+        drawn = len(out.figures)
         _score_figures(out, scores, k, reference, n_perm, seed, n_bins, k_bins)
+        _label_fake_since(out, drawn, n_fake_rows(scores))
     if results is not None:
+        drawn, n_fake = len(out.figures), n_fake_rows(results) + n_fake_rows(difficulty)
         if "status" in results.columns:  # failed/diverged runs carry no metrics worth drawing
             failed = int((results["status"] != "ok").sum())
             results = results[results["status"] == "ok"]
             if failed:
                 out.skipped["failed runs"] = f"{failed} result row(s) with status != 'ok' left out"
         _results_figures(out, results, difficulty, measures, editing, preserving, n_boot, seed)
+        _label_fake_since(out, drawn, n_fake)
     elif difficulty is not None:
         out.skipped["tradeoff"] = "a difficulty table without tuning results"
     if cka is not None:
         require_columns(cka, ["layer", "cka"], "CKA table")
+        drawn = len(out.figures)
         out.add("cka_by_layer", cka_plot(cka), kind="cka",
                 targets=sorted(map(str, cka["target"].unique())) if "target" in cka.columns else None)
+        _label_fake_since(out, drawn, n_fake_rows(cka))
     return out
+
+
+def _label_fake_since(out: StandardFigures, start: int, n_fake: int) -> None:
+    """Title the figures from the ``start``-th on ``FAKE BACKEND`` when their table held ``n_fake`` > 0 fake rows."""
+    if not n_fake:
+        return
+    for name in list(out.figures)[start:]:
+        out.notes[name].update(title=label_fake(out.figures[name]).layout.title.text, fake_rows=n_fake)
 
 
 __all__ = ["StandardFigures", "save_figures", "slug", "standard_figures"]

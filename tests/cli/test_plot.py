@@ -89,3 +89,39 @@ def test_plot_errors_exit_2_with_a_message(tables):
     res = invoke(tables / "x", "-r", tables / "results.parquet", "-d", tables / "difficulty.csv", "-m", "nope",
                  "-f", "html")
     assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_plot_refuses_fake_backend_rows_unless_allowed(tables):
+    fake = pd.read_parquet(tables / "results.parquet").assign(backend="fake")
+    fake.to_parquet(tables / "fake.parquet", index=False)
+    args = ["-r", tables / "fake.parquet", "-d", tables / "difficulty.csv", "-f", "html", "--n-boot", "50", "--quiet"]
+    res = invoke(tables / "refused", *args)
+    assert res.exit_code == 2 and not (tables / "refused").exists()
+    (line,) = res.output.strip().splitlines()  # one line: what, why, and how to override
+    assert f"{len(fake)} row(s) of the results table" in line and "fake test backend" in line
+    assert "not measurements" in line and "--allow-fake" in line
+    out = tables / "allowed"
+    res = invoke(out, *args, "--allow-fake")
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "figures.json").read_text())
+    assert manifest["sources"]["fake_rows"] == len(fake) and manifest["figures"]
+    for name, info in manifest["figures"].items():
+        assert info["title"].startswith("FAKE BACKEND · "), name
+        assert "FAKE BACKEND" in (out / f"{name}.html").read_text()
+    assert "FAKE BACKEND" in (out / "index.html").read_text()
+
+
+def test_plot_takes_real_backend_rows_and_labels_only_fake_tables(tables):
+    real = pd.read_parquet(tables / "results.parquet").assign(backend="ctsft")
+    real.to_parquet(tables / "real.parquet", index=False)
+    res = invoke(tables / "real", "-r", tables / "real.parquet", "-f", "html", "--n-boot", "50", "--quiet")
+    assert res.exit_code == 0, res.output
+    scores = pd.read_csv(tables / "scores.csv").assign(backend="fake")
+    scores.to_csv(tables / "fake_scores.csv", index=False)
+    out = tables / "mixed"
+    res = invoke(out, "-s", tables / "fake_scores.csv", "-r", tables / "real.parquet", "--k", "3", "--n-perm", "20",
+                 "-f", "html", "--n-boot", "50", "--quiet", "--allow-fake")
+    assert res.exit_code == 0, res.output
+    titles = {n: f["title"] for n, f in json.loads((out / "figures.json").read_text())["figures"].items()}
+    assert titles["forgetting_vs_gain"] == "Forgetting vs target gain"  # from the real results
+    assert all(t.startswith("FAKE BACKEND") for n, t in titles.items() if n.startswith(("heatmap", "overlap")))

@@ -6,11 +6,14 @@ import re
 import shutil
 import subprocess
 
+import pandas as pd
 import plotly.io as pio
 import pytest
 
 from circuitlab.experiments import RunFolder, run_sweep, write_report
-from circuitlab.experiments.report import format_headline, headline_table
+from circuitlab.experiments.fake import FakeBackend
+from circuitlab.experiments.report import format_headline, headline_table, render_report
+from circuitlab.synthetic import FAKE_BACKEND
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -67,6 +70,43 @@ def test_headline_table(finished_run):
     rows = format_headline(table)
     assert "±" in rows[0]["target_acc"] and rows[0]["method"] == "circuit"
     assert rows[2]["k"] == "-" and rows[0]["k"] == "3"
+
+
+def test_fake_backend_stamps_every_row(finished_run):
+    assert FakeBackend.name == FAKE_BACKEND
+    df = finished_run.results()
+    assert set(df["backend"]) == {"fake"} and "ctsft-auto" in set(df["method"])  # derived cells too
+    scores = list(finished_run.path.glob("stages/**/scores.parquet"))
+    assert scores and all(set(pd.read_parquet(p)["backend"]) == {"fake"} for p in scores)
+
+
+def test_report_of_fake_rows_carries_a_banner_at_the_top(finished_run):
+    page = finished_run.report_path.read_text()
+    body = page.split("<body>", 1)[1]
+    assert body.lstrip().startswith("<div class='fake-banner'")  # before the title, before any number
+    assert body.index("fake-banner") < body.index("<h1>")
+    assert "FAKE BACKEND: SYNTHETIC NUMBERS, NOT MEASUREMENTS" in body and "Every result row" in body
+    assert "<title>FAKE BACKEND · " in page and "fakebadge'>FAKE BACKEND" in body
+    headline = body.split("Headline results", 1)[1].split("<h2>", 1)[0]
+    assert headline.count("<tr class='fake'>") == 30 and "<td class=''>FAKE</td>" in headline
+    fig = pio.read_json(finished_run.figures_dir / "accuracy_by_method.json")
+    assert fig.layout.title.text.startswith("FAKE BACKEND · ")  # a figure saved on its own says so too
+
+
+def test_headline_marks_fake_groups_and_rows_without_backend_are_real(finished_run):
+    df = finished_run.results()
+    rows = format_headline(headline_table(df))
+    assert {r["backend"] for r in rows} == {"FAKE"} and list(rows[0])[0] == "backend"
+    mixed = df.assign(backend=["ctsft" if s == 31 else "fake" for s in df["seed"]])
+    assert {r["backend"] for r in format_headline(headline_table(mixed))} == {"FAKE 1/2"}
+    for real in (df.drop(columns="backend"), df.assign(backend="ctsft")):
+        table = headline_table(real)
+        assert "n_fake" not in table and "backend" not in format_headline(table)[0]
+
+
+def test_old_fake_run_without_backend_column_still_gets_the_banner(finished_run):
+    page, _ = render_report(finished_run, finished_run.results().drop(columns="backend"))
+    assert "fake-banner" in page and "spec names the fake backend" in page and "<tr class='fake'>" not in page
 
 
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Chromium")

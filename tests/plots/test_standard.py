@@ -94,3 +94,17 @@ def test_a0_from_results_ignores_the_base_model_cells_of_direct(results):
     figs = standard_figures(results=pd.concat([cells, direct], ignore_index=True), measures=["a0"])
     table = figs.notes["tradeoff__a0__shots100"]["table"]
     assert [row["a0"] for row in table] == pytest.approx([0.4, 0.4])  # both targets; direct said 0.9
+
+
+def test_figures_from_fake_backend_rows_say_so_in_their_titles(results):
+    scores = pd.DataFrame(rows([[1.0, 0.0]], model="m", method="d", language="ind"))  # real: no backend column
+    figs = standard_figures(scores, results.assign(backend="fake"), k=1)
+    score_names = {n for n in figs.figures if n.startswith("heatmap")}
+    assert score_names and len(figs.figures) > len(score_names)
+    for name, fig in figs.figures.items():
+        fake = name not in score_names
+        assert fig.layout.title.text.startswith("FAKE BACKEND · ") == fake, name
+        assert figs.notes[name]["title"] == fig.layout.title.text
+        assert figs.notes[name].get("fake_rows") == (len(results) if fake else None)
+    real = standard_figures(scores, results.assign(backend="ctsft"), k=1)
+    assert not [f for f in real.figures.values() if "FAKE" in (f.layout.title.text or "")]
