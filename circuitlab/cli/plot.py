@@ -37,7 +37,7 @@ def read_table(path: Path, what: str):
         return pd.read_json(path)
     if path.suffix == ".csv":
         return pd.read_csv(path)
-    raise ValueError(f"Cannot read the {what} {path}: expected one of {', '.join(TABLE_SUFFIXES)}.")
+    raise UserError(f"Cannot read the {what} {path}: expected one of {', '.join(TABLE_SUFFIXES)}.")
 
 
 def _read_many(paths: list[Path] | None, what: str):
@@ -119,7 +119,7 @@ def plot_cmd(
     )
     if not figs.figures:
         reasons = "; ".join(f"{w}: {why}" for w, why in figs.skipped.items()) or "no figure applies"
-        raise ValueError(f"No figure could be drawn from these tables ({reasons}).")
+        raise UserError(f"No figure could be drawn from these tables ({reasons}).")
     sources = {"scores": [str(p) for p in scores or []], "results": [str(p) for p in results or []],
                "difficulty": str(difficulty) if difficulty else None,
                "cka": str(cka) if cka else None, "k": k, "reference": reference,
@@ -127,7 +127,7 @@ def plot_cmd(
     try:
         manifest = save_figures(figs, out_dir, formats=formats, sources=sources, progress=not quiet)
     except FigureExportError as exc:  # Kaleido/Chromium missing: the message says how to install them
-        raise ValueError(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     typer.echo(f"wrote {len(figs.figures)} figure(s) x {len(formats)} format(s) to {out_dir}")
     for name in figs.figures:
         typer.echo(f"  {name}")

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from circuitlab.analysis._tables import require_columns
+from circuitlab.errors import UserError
 from circuitlab.plots.figure_set import StandardFigures, save_figures, slug  # noqa: F401  (old import path)
 from circuitlab.plots.representations import cka_plot
 from circuitlab.plots.standard_results import SETTING_KEYS, _results_figures  # noqa: F401
@@ -85,7 +86,7 @@ def standard_figures(
     """
     out = StandardFigures()
     if scores is None and results is None and cka is None:
-        raise ValueError("Nothing to plot: give head-score tables, tuning results, or a CKA table.")
+        raise UserError("Nothing to plot: give head-score tables, tuning results, or a CKA table.")
     if scores is not None:
         drawn = len(out.figures)
         _score_figures(out, scores, k, reference, n_perm, seed, n_bins, k_bins)

@@ -14,6 +14,7 @@ import pandas as pd
 from circuitlab.analysis._tables import require_columns
 from circuitlab.analysis.tradeoff import editing_vs_preserving
 from circuitlab.analysis.transfer import DIFFICULTY_MEASURES
+from circuitlab.errors import UserError
 from circuitlab.plots.figure_set import StandardFigures, slug
 from circuitlab.plots.tradeoff import accuracy_vs_shots, forgetting_vs_gain_scatter, tradeoff_scatter
 
@@ -108,7 +109,7 @@ def _results_figures(out: StandardFigures, results: pd.DataFrame, difficulty: pd
                  and difficulty[m].notna().any()]
         unknown = [m for m in (measures or []) if m not in difficulty.columns]
         if unknown:
-            raise ValueError(f"Measure(s) {unknown} are not columns of the difficulty table {list(difficulty.columns)}.")
+            raise UserError(f"Measure(s) {unknown} are not columns of the difficulty table {list(difficulty.columns)}.")
         if not known:
             out.skipped["tradeoff"] = f"the difficulty table has none of the measures {list(DIFFICULTY_MEASURES)}"
         diff = difficulty.drop(columns=[c for c in difficulty.columns if c in ("proxy",)])

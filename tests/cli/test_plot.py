@@ -89,6 +89,9 @@ def test_plot_errors_exit_2_with_a_message(tables):
     res = invoke(tables / "x", "-r", tables / "results.parquet", "-d", tables / "difficulty.csv", "-m", "nope",
                  "-f", "html")
     assert res.exit_code == 2 and "nope" in res.output
+    (tables / "scores.txt").write_text("layer,head,score\n")
+    res = invoke(tables / "x", "--scores", tables / "scores.txt")
+    assert res.exit_code == 2 and "Cannot read" in res.output
 
 
 def test_plot_refuses_fake_backend_rows_unless_allowed(tables):
