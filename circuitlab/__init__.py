@@ -97,19 +97,17 @@ def run(spec: "ExperimentSpec | dict | str | Path", out: str | Path, **kwargs: A
     """Run (or resume) an experiment into the run folder ``out``: the one engine behind ``tune`` and ``sweep``.
 
     ``spec`` is an :class:`ExperimentSpec`, a dict of its sections, or a spec file (``.toml``/``.yaml``/
-    ``.json``). It is checked against the model and the data before anything is loaded
-    (:func:`circuitlab.experiments.preflight.preflight`). ``kwargs`` go to
+    ``.json``). :func:`~circuitlab.experiments.run_sweep` checks it against the model and the data
+    before anything is loaded (:func:`circuitlab.experiments.preflight.preflight`). ``kwargs`` go to
     :func:`circuitlab.experiments.run_sweep` (``force``, ``overwrite``, ``report``).
     Returns the :class:`~circuitlab.experiments.SweepSummary` (``.results`` is the table).
     """
     from circuitlab.experiments import ExperimentSpec, load_spec, run_sweep, spec_from_dict
-    from circuitlab.experiments.preflight import preflight
 
     if isinstance(spec, (str, Path)):
         spec = load_spec(spec)
     elif not isinstance(spec, ExperimentSpec):
         spec = spec_from_dict(spec)
-    preflight(spec)
     return run_sweep(spec, out, **kwargs)
 
 

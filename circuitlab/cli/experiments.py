@@ -90,10 +90,8 @@ def sweep_cmd(
 ) -> None:
     """Run every cell of SPEC into --out, once each; rerun the same command to resume after an interruption."""
     from circuitlab.experiments import load_spec, run_sweep
-    from circuitlab.experiments.preflight import preflight
 
     spec = load_spec(spec_path, _overrides(executor, address, quiet, set_, matmul_precision))
-    preflight(spec)
     summary = run_sweep(spec, out, force=force, overwrite=overwrite, spec_source=str(spec_path.resolve()),
                         report=not no_report)
     _finish(summary, list(spec.grid.methods))
@@ -155,9 +153,6 @@ def demo_cmd(
     if over:
         spec = spec.replace(**over)
     out = out or default_out(spec)
-    from circuitlab.experiments.preflight import preflight
-
-    preflight(spec)
     if not quiet:
         typer.echo(DEMO_NOTE["full" if full else "demo"].format(target=spec.data.targets[0], out=out,
                                                                 data=spec.data.data_dir or "the hub"))

@@ -106,7 +106,7 @@ class FakeBackend:
         target_acc = min(1.0, max(0.0, before_t + gain))
         forgetting = METHOD_FORGETTING.get(cell.method, 0.01) + abs(rng.gauss(0, 0.01))
         n_total = 268_098_176
-        n_upd = n_total if cell.method in ("full", "direct") else (
+        n_upd = n_total if cell.info.dense else (
             20_000 if cell.method == "norms" else 737_280 if cell.method == "lora"
             else int(330_000 * (cell.k if isinstance(cell.k, int) else 6)))
         val = min(1.0, max(0.0, target_acc + rng.gauss(0, 0.03)))

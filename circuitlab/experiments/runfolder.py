@@ -45,6 +45,7 @@ from typing import Any
 
 import pandas as pd
 
+from circuitlab.errors import UserError
 from circuitlab.experiments.cells import ID_SCHEME
 from circuitlab.experiments.runfolder_files import (
     _fsync_dir,
@@ -68,7 +69,7 @@ from circuitlab.experiments.spec import ExperimentSpec, dump_toml, spec_from_dic
 MANIFEST_VERSION = 1
 
 
-class RunFolderError(ValueError):
+class RunFolderError(UserError):
     """The run folder cannot be used as asked (another spec, another sweep running, not a run folder)."""
 
 
@@ -137,7 +138,7 @@ class RunFolder:
 
     def spec(self) -> ExperimentSpec:
         """The resolved spec the folder was created with."""
-        return spec_from_dict(self.read_manifest()["spec"], source=str(self.manifest_path))
+        return spec_from_dict(self.read_manifest()["spec"], source=str(self.manifest_path), check_files=False)
 
     def prepare(self, spec: ExperimentSpec, *, force: bool = False, overwrite: bool = False,
                 spec_source: str | None = None) -> str:

@@ -154,6 +154,9 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, ove
         report: rebuild ``report.html`` at the end.
         backend: an already-built backend (default: from ``spec.backend``/``backend_options``).
     """
+    from circuitlab.experiments.preflight import preflight
+
+    preflight(spec)  # k, heads, shots and data against the model and the files: before any folder or model
     run = RunFolder(out)
     if run.path.exists() and not run.path.is_dir():
         raise RunFolderError(f"{run.path} exists and is not a folder; choose another --out.")

@@ -13,13 +13,14 @@ import traceback
 from collections.abc import Callable
 from typing import Protocol
 
+from circuitlab.errors import UserError
 from circuitlab.experiments.cells import Backend, Cell, Plan, RunContext
 from circuitlab.experiments.runfolder import RunFolder
 from circuitlab.experiments.spec import ExperimentSpec
 from circuitlab.experiments.sweep_stages import stage_output
 
 
-class ExecutorError(ValueError):
+class ExecutorError(UserError):
     """The executor cannot run here (Ray missing, cluster unreachable); the message says what to do."""
 
 

@@ -52,7 +52,7 @@ class _CellWorker:
                 import torch
 
                 torch.set_num_threads(threads)
-        self.spec = spec_from_dict(spec_dict)
+        self.spec = spec_from_dict(spec_dict, check_files=False)  # workers may not see the driver's files
         self.backend = get_backend(self.spec.backend, self.spec.backend_options)
         self.cache: dict = {}
         self.local_stages: dict[str, Path] = {}

@@ -96,8 +96,8 @@ def test_tune_cell_chooses_on_validation_skips_divergence_and_leaves_the_model_a
     assert row["heads"] == " ".join(map(str, heads))
     # The delta holds exactly the trained change, and the model is back at its start weights.
     assert result.delta is not None and result.delta.mask.n_trainable == row["n_params_updated"]
-    params = dict(model.hf_model.named_parameters())
-    assert set(start.values) <= set(params) and all(torch.equal(params[n], v) for n, v in start.values.items())
+    now = ModelSnapshot.take(model).values
+    assert set(now) == set(start.values) and all(torch.equal(now[n], v) for n, v in start.values.items())
     again = tune_cell(model, heads, examples, config, snapshot=start)
     assert _without_timing(again.row) == _without_timing(row)  # a pure function of its inputs
 
