@@ -28,8 +28,6 @@ Unknown keys are errors too (with a "did you mean" hint), because a misspelt
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +41,7 @@ from circuitlab.experiments.spec_io import (
 from circuitlab.experiments.spec_types import (
     Bool, Count, Fraction, Int, Invalid, LearningRate, ListOf, NonNegativeFloat, NonNegativeInt, OptionalStr,
     PositiveInt, SpecError, SpecModel, Str, Table, describe_error, did_you_mean, identity_of, plain, spec_error,
+    stable_hash,
     spec_field as _f,
 )
 
@@ -55,7 +54,7 @@ def _unique(values: list[Any], what: str = "values") -> list[Any]:
 
 
 def _methods() -> dict[str, Any]:
-    from circuitlab.experiments.cells import METHODS
+    from circuitlab.methods import METHODS
 
     return METHODS
 
@@ -384,13 +383,6 @@ class ExperimentSpec(SpecModel):
         for dotted, value in changes.items():
             set_dotted(data, dotted, value)
         return spec_from_dict(data)
-
-
-def stable_hash(obj: Any, n: int | None = None) -> str:
-    """sha256 of canonical JSON (sorted keys, no whitespace); the same in every process and on every host."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return digest[:n] if n else digest
 
 
 def field_help(cls: type[BaseModel] = ExperimentSpec, prefix: str = "") -> dict[str, str]:

@@ -217,6 +217,16 @@ class SpecModel(BaseModel):
         return identity_of(self)
 
 
+def stable_hash(obj: Any, n: int | None = None) -> str:
+    """sha256 of canonical JSON (sorted keys, no whitespace); the same in every process and on every host."""
+    import hashlib
+    import json
+
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return digest[:n] if n else digest
+
+
 def plain(obj: Any) -> Any:
     """Models, dicts, lists and tuples as plain dicts and lists (keys as strings)."""
     if isinstance(obj, BaseModel):
@@ -292,4 +302,5 @@ __all__ = [
     "Bool", "Count", "Float", "Fraction", "Int", "Invalid", "LearningRate", "ListOf", "NonNegativeFloat",
     "NonNegativeInt", "OptionalStr", "PositiveInt", "SpecError", "SpecModel", "Str", "Table", "describe_error",
     "did_you_mean", "identity_of", "identity_rule", "join_path", "loc_path", "plain", "spec_error", "spec_field",
+    "stable_hash",
 ]
