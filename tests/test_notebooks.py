@@ -2,7 +2,7 @@
 
 The notebooks are users of the public API, so they are tested like users: each is
 executed with nbclient in a fresh kernel (``CIRCUITLAB_NOTEBOOK_BUDGET=small``, the
-kernel's working directory the notebooks folder). The cheap checks (no outputs,
+kernel's working directory a fresh temporary folder: nothing is cwd-bound). The cheap checks (no outputs,
 public imports only) run always; executing a notebook loads real models and is
 marked ``slow``.
 """
@@ -66,16 +66,16 @@ def test_uses_only_the_public_api(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_runs_headless_on_the_small_budget(path, nusax_dir, monkeypatch):
+def test_runs_headless_on_the_small_budget(path, nusax_dir, monkeypatch, tmp_path):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("CIRCUITLAB_NOTEBOOK_BUDGET", "small")
-    monkeypatch.setenv("CIRCUITLAB_DATA", str(nusax_dir.parent))
+    monkeypatch.setenv("CIRCUITLAB_NUSAX_DIR", str(nusax_dir))
     monkeypatch.setenv("TQDM_DISABLE", "1")
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(tmp_path)}})  # any working directory
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors

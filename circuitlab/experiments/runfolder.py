@@ -327,6 +327,13 @@ class RunFolder:
     def read_stage(self, sid: str) -> dict[str, Any]:
         return json.loads((self.stage_path(sid) / "stage.json").read_text())
 
+    def checkpoint(self, proxy: str) -> Path:
+        """θ1 of ``proxy`` in this run (a Hugging Face folder: ``load_model(str(run.checkpoint(proxy)))``)."""
+        for folder in sorted(self.stages_dir.glob(f"proxy-{proxy}-*")):
+            if (folder / "stage.json").exists():
+                return folder / json.loads((folder / "stage.json").read_text())["summary"]["checkpoint"]
+        raise RunFolderError(f"{self.path} holds no θ1 for {proxy!r} yet: run its sweep first.")
+
     def new_work_dir(self, prefix: str) -> Path:
         """A private temporary folder inside the run folder (same file system, so renames are atomic)."""
         tmp = self.path / ".work"
