@@ -6,7 +6,8 @@ a ``k`` of 100 on Gemma-3-270M (72 heads), an explicit head ``L20H0`` on an
 18-layer model, 200 shots from a pool of 100 or a train split too small for its
 pools would otherwise fail minutes into a run, after θ1 was trained. Here they
 fail in a second, each as a :class:`~circuitlab.experiments.spec.SpecError`
-naming the field. Reading the head grid needs only the model's registry entry or
+naming the field; so does a model family that tuning or the chosen scorer does
+not support (:func:`family_support`, the one place that says what each family can do). Reading the head grid needs only the model's registry entry or
 ``config.json``; reading the data needs its CSV files (no weights).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from circuitlab.experiments.spec import SpecError
+from circuitlab.methods import get_method
 
 if TYPE_CHECKING:
     from circuitlab.experiments.spec import ExperimentSpec
@@ -59,10 +61,48 @@ def check_data(spec: "ExperimentSpec") -> None:
         protocol.pools(language)  # a missing file or a split too small for pool_a + pool_b: DataError
 
 
+def family_support(family: str) -> dict[str, bool]:
+    """What circuitlab can do with a model family (HF ``model_type``): the one policy every check reads.
+
+    ``tuning``: head/norm masks and tuners know where its projections and norms live
+    (:mod:`circuitlab.tuning.families`); ``decomposition``: CD-T has exact rules for it
+    (:mod:`circuitlab.discovery.decomposition`), which the ``directional`` and ``cdt-unsigned``
+    scorers need. Ablation and attribution scorers work on any family the Bridge boots.
+    """
+    from circuitlab.discovery.decomposition import FAMILIES as DECOMPOSITION
+    from circuitlab.tuning.families import FAMILIES as TUNING
+
+    return {"tuning": family in TUNING, "decomposition": family in DECOMPOSITION}
+
+
+def check_family(spec: "ExperimentSpec") -> None:
+    """The model's family supports what the spec asks of it (when the family is known without loading)."""
+    from circuitlab.discovery.scorers import SCORERS
+    from circuitlab.discovery.scorers.decomposition import _DecompositionScorer
+    from circuitlab.experiments.cells import needs_scores
+    from circuitlab.models.registry import model_family
+
+    family = model_family(spec.model.name)
+    if family is None or spec.backend != "ctsft":
+        return
+    support = family_support(family)
+    if not support["tuning"] and any(not get_method(m).derived_from for m in spec.grid.methods):
+        raise SpecError("model.name", f"{spec.model.name!r} is a {family!r} model, which the tuning package has "
+                                      "no adapter for (circuitlab.tuning.register_family adds one).")
+    uses_scores = any(needs_scores(spec, m) for m in spec.grid.methods) and not spec.discovery.scores_file
+    scorer = SCORERS.get(spec.discovery.scorer)
+    if uses_scores and scorer is not None and issubclass(scorer, _DecompositionScorer) and \
+            not support["decomposition"]:
+        raise SpecError("discovery.scorer", f"{spec.discovery.scorer!r} needs the CD-T decomposition, which has no "
+                                            f"exact rules for {family!r} models; use an ablation or 'attribution' "
+                                            "scorer, or give discovery.scores_file.")
+
+
 def preflight(spec: "ExperimentSpec") -> None:
     """All checks that need no weights (see the module docstring); raises the first problem."""
     check_heads(spec)
+    check_family(spec)
     check_data(spec)
 
 
-__all__ = ["check_data", "check_heads", "preflight"]
+__all__ = ["check_data", "check_family", "check_heads", "family_support", "preflight"]

