@@ -30,7 +30,7 @@ from circuitlab.discovery.errors import DiscoveryError
 from circuitlab.discovery.mean import HeadMean
 from circuitlab.evaluation.evaluate import iter_batches
 from circuitlab.heads import Head, HeadSet
-from circuitlab.tasks.task import ClassificationTask, label_logits, task_margin
+from circuitlab.tasks.task import ClassificationTask, label_scores, task_margin
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,11 @@ def _keep_only(mean: HeadMean, keep: HeadSet, n_layers: int, n_heads: int) -> li
 def _metrics(model, task, batches, hooks) -> CircuitMetrics:
     correct, margin, n = 0, 0.0, 0
     for _, batch in batches:
-        logits = label_logits(model, task, batch, hooks)
+        logits = label_scores(model, task, batch, hooks)
         labels = batch.labels.to(logits.device)
         correct += int((logits.argmax(-1) == labels).sum())
         margin += float(task_margin(logits, labels).sum())
-        n += len(batch)
+        n += batch.n_examples
     return CircuitMetrics(correct / n, margin / n, n)
 
 

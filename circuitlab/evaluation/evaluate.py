@@ -1,4 +1,4 @@
-"""Evaluate a model on a classification task, reading only label-token logits."""
+"""Evaluate a model on a classification task, reading only the label scores (see :mod:`circuitlab.tasks`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from circuitlab.data.types import Example
 from circuitlab.evaluation.metrics import accuracy, confusion, macro_f1
-from circuitlab.tasks.task import ClassificationTask, TaskError, label_logits
+from circuitlab.tasks.task import ClassificationTask, TaskError, label_scores
 
 
 @dataclass
@@ -37,21 +37,24 @@ class EvalResult:
 
 def iter_batches(
     task: ClassificationTask, tokenizer, examples: Sequence[Example], batch_size: int, max_length: int = 128,
-    padding_side: str = "right",
+    padding_side: str = "right", prompts_only: bool = False,
 ):
-    """Yield ``(indices, Batch)`` over examples sorted by length, so padding is minimal."""
+    """Yield ``(indices, Batch)`` over examples sorted by length, so padding is minimal.
+
+    ``prompts_only``: one row per example even for a multi-token task (see :meth:`ClassificationTask.encode`).
+    """
     lengths = [len(task.render(e)) for e in examples]
     order = sorted(range(len(examples)), key=lambda i: lengths[i])
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
-        yield idx, task.encode([examples[i] for i in idx], tokenizer, max_length, padding_side)
+        yield idx, task.encode([examples[i] for i in idx], tokenizer, max_length, padding_side, prompts_only)
 
 
 def predict_logits(
     model, task: ClassificationTask, examples: Sequence[Example], batch_size: int = 16, max_length: int = 128,
     padding_side: str = "right", fwd_hooks: Sequence = (), progress: bool = True, desc: str = "evaluate",
 ) -> torch.Tensor:
-    """Label logits ``[n_examples, n_labels]`` in input order."""
+    """Label scores ``[n_examples, n_labels]`` in input order (logits, or summed log-probs for multi-token labels)."""
     out = torch.empty(len(examples), task.n_labels)
     n_batches = (len(examples) + batch_size - 1) // batch_size
     with torch.inference_mode():
@@ -59,7 +62,7 @@ def predict_logits(
             iter_batches(task, model.tokenizer, examples, batch_size, max_length, padding_side),
             total=n_batches, desc=desc, disable=not progress, leave=False,
         ):
-            out[idx] = label_logits(model, task, batch, fwd_hooks).float().cpu()
+            out[idx] = label_scores(model, task, batch, fwd_hooks).float().cpu()
     return out
 
 

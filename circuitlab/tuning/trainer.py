@@ -3,9 +3,10 @@
 One loop, whatever is trained: a :class:`~circuitlab.tuning.tuners.Tuner` decides
 which tensors are trainable, this module runs AdamW over exactly those.
 
-- **Loss**: cross-entropy over the *label-token* logits only
-  (:func:`circuitlab.tasks.label_logits`: the Bridge stops after the final norm,
-  the unembedding is multiplied for the label rows only).
+- **Loss**: cross-entropy over the label scores (:func:`circuitlab.tasks.label_scores`):
+  the label-token logits for single-token verbalizers (the Bridge stops after the
+  final norm, the unembedding is multiplied for the label rows only), the summed
+  token log-probabilities for multi-token ones: the same scores evaluation reads.
 - **Optimizer**: ``torch.optim.AdamW`` (its fused kernel where the device has one)
   over the tuner's tensors only (so its state covers the mask's elements only).
   Weight decay applies to matrices; 1-D tensors (biases, norm scales) are not
@@ -44,7 +45,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from circuitlab.data.types import Example
-from circuitlab.tasks import ClassificationTask, label_logits
+from circuitlab.tasks import ClassificationTask, label_scores
 from circuitlab.tuning.memory import release_memory, selective_recompute
 from circuitlab.tuning.trainer_batches import MEGABATCH, batch_order, token_lengths
 from circuitlab.tuning.trainer_config import NonFiniteLossError, TrainConfig, TrainResult
@@ -82,7 +83,7 @@ def training_step(
     model, task: ClassificationTask, batch, params: Sequence[torch.nn.Parameter], optimizer, scheduler=None,
     max_grad_norm: float | None = 1.0, on_nonfinite=None, phases: dict[str, list[float]] | None = None,
 ) -> float:
-    """One optimizer step on ``batch``: label-logit cross-entropy, backward, clip, AdamW, schedule.
+    """One optimizer step on ``batch``: label-score cross-entropy, backward, clip, AdamW, schedule.
 
     Raises ``on_nonfinite(what, value)`` (default: a ``FloatingPointError``) *before* updating anything when
     the loss or the gradient norm is NaN/inf. Returns the loss. With ``phases`` (a dict), the wall seconds
@@ -102,7 +103,7 @@ def training_step(
             phases.setdefault(name, []).append(now - last)
             last = now
 
-    logits = label_logits(model, task, batch)
+    logits = label_scores(model, task, batch)
     loss = F.cross_entropy(logits.float(), batch.labels.to(logits.device))
     if not torch.isfinite(loss):
         fail("training loss", loss.item())

@@ -1,4 +1,4 @@
-"""The label-token task: single-token verbalizers, restricted logits and padding-invariant predictions."""
+"""The label-token task: single-token fast path, restricted logits and padding-invariant predictions."""
 
 from __future__ import annotations
 
@@ -106,10 +106,11 @@ def test_truncation_keeps_the_template_suffix(tiny_qwen2):
     assert b.input_ids[0, -len(suffix) :].tolist() == suffix
 
 
-def test_multi_token_verbalizer_is_rejected_with_its_tokenization(tiny_qwen2):
-    with pytest.raises(TaskError, match="single token") as err:
-        make_task("nusax", tiny_qwen2.tokenizer, verbalizers={"negative": " negative", "positive": " sangat bagus"})
-    assert "sangat bagus" in str(err.value) and "tokens" in str(err.value)
+def test_multi_token_verbalizer_switches_to_sequence_scoring(tiny_qwen2):
+    task = make_task("nusax", tiny_qwen2.tokenizer, verbalizers={"negative": " negative", "positive": " sangat bagus"})
+    assert task.sequence_scoring and not task.single_token
+    with pytest.raises(TaskError, match="multi-token verbalizers"):
+        task.label_token_ids
 
 
 def test_duplicate_verbalizer_tokens_rejected(tiny_qwen2):
