@@ -97,7 +97,9 @@ def label_balanced_mean(
     sums = torch.zeros(n_labels, g.n_layers, g.n_heads, g.d_head, dtype=torch.float64)
     weights = torch.zeros(n_labels, dtype=torch.float64)
     names = [f"blocks.{layer}.attn.hook_z" for layer in range(g.n_layers)]
-    batches = list(iter_batches(task, model.tokenizer, examples, batch_size, max_length, padding_side))
+    # μ is taken over the prompts (label tokens appended for multi-token scoring are not part of the input).
+    batches = list(iter_batches(task, model.tokenizer, examples, batch_size, max_length, padding_side,
+                                prompts_only=True))
     for _, batch in tqdm(batches, desc="mean", disable=not progress, leave=False):
         batch = batch.to(model.device)
         run = clean_pass(model, batch, capture=names, layers=[])

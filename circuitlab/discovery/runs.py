@@ -63,7 +63,8 @@ class CleanPass:
     batch: Batch
     blocks: dict[int, BlockCall] = field(default_factory=dict)
     acts: dict[str, Tensor] = field(default_factory=dict)
-    final: Tensor | None = None  # normalised final residual at the prediction position [B, d_model]
+    final: Tensor | None = None  # normalised final residual at the prediction position [rows, d_model]
+    #                              (every position, [rows, pos, d_model], for a multi-token task's batch)
 
 
 def _blocks(bridge) -> Sequence[torch.nn.Module]:
@@ -141,7 +142,7 @@ def clean_pass(
     def stop(x: Tensor, hook) -> None:
         if hook.name == "ln_final.hook_out":
             idx = torch.arange(x.shape[0], device=x.device)
-            out.final = x[idx, batch.last_pos.to(x.device)].detach()
+            out.final = (x[idx, batch.last_pos.to(x.device)] if batch.reads is None else x).detach()
         raise StopForward
 
     hooks = [(name, keeper(name)) for name in capture] + list(extra_hooks)
@@ -170,14 +171,14 @@ def _repeat(value, times: int, batch_size: int):
 
 def run_blocks(
     model, clean: CleanPass, start: int, hidden: Tensor, *, stop_layer: int | None = None,
-    final_positions: Tensor | None = None,
+    final_positions: Tensor | None = None, all_positions: bool = False,
 ) -> Tensor | None:
     """Run the Bridge's blocks ``start..`` on ``hidden`` (``[R·B, T, d]``, ``R`` stacked copies of the batch).
 
     Hooks installed by the caller (``bridge.hooks``) fire as usual. Returns the final norm's output at
     ``final_positions`` (``[R·B]`` indices; default each row's prediction position), or ``None`` when
     ``stop_layer`` is given (the caller reads what it needs from hooks, or a hook raises
-    :class:`StopForward`).
+    :class:`StopForward`). ``all_positions``: the final norm's output at every position (multi-token tasks).
     """
     bridge = model.bridge
     b = clean.batch.input_ids.shape[0]
@@ -190,6 +191,8 @@ def run_blocks(
         hidden = res[0] if isinstance(res, tuple) else res
     if stop_layer is not None:
         return None
+    if all_positions:
+        return bridge.ln_final(hidden)
     pos = clean.batch.last_pos.to(hidden.device).repeat(reps) if final_positions is None else final_positions
     rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), pos]
     return bridge.ln_final(rows)

@@ -1,12 +1,12 @@
-"""Tasks: prompts + single-token verbalizers, read out as label-token logits."""
+"""Tasks: a prompt template and label verbalizers, read out as label scores (one or several tokens each)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from circuitlab.tasks.task import (
-    Batch, ClassificationTask, TaskError, final_residual, label_logits, logits_from_residual, task_margin,
-    unembed_rows,
+    Batch, ClassificationTask, LabelReads, TaskError, check_template, final_residual, label_logits, label_scores,
+    logits_from_residual, scores_from_final, task_margin, unembed_rows,
 )
 from circuitlab.tasks.templates import TEMPLATES, TaskTemplate
 
@@ -20,6 +20,7 @@ def make_task(dataset: str, tokenizer, template: str | None = None, verbalizers:
 
 
 __all__ = [
-    "Batch", "ClassificationTask", "TEMPLATES", "TaskError", "TaskTemplate", "final_residual", "label_logits",
-    "logits_from_residual", "make_task", "task_margin", "unembed_rows",
+    "Batch", "ClassificationTask", "LabelReads", "TEMPLATES", "TaskError", "TaskTemplate", "check_template",
+    "final_residual", "label_logits", "label_scores", "logits_from_residual", "make_task", "scores_from_final",
+    "task_margin", "unembed_rows",
 ]

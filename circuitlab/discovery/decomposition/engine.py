@@ -38,8 +38,10 @@ from circuitlab.discovery.decomposition.rules import Parts
 from circuitlab.discovery.decomposition.spec import (
     AttentionSpec, DecompositionSpec, LayerSpec, NormRule, NormSpec,
 )
+from circuitlab.discovery.decomposition.readout import read_label_scores
 from circuitlab.discovery.runs import CleanPass
 from circuitlab.heads import Head
+from circuitlab.tasks.task import LabelReads
 
 ZCallback = Callable[[int, list[int], Parts], None]
 
@@ -137,6 +139,7 @@ def propagate(
     sources: Sequence[Head],
     *,
     label_token_ids: Sequence[int] | None = None,
+    reads: LabelReads | None = None,
     stop_layer: int | None = None,
     on_z: ZCallback | None = None,
     stream_chunk: int = 32,
@@ -152,7 +155,10 @@ def propagate(
             lowest source layer up.
         mean: μ of every head's ``hook_z`` (the irrelevant baseline).
         sources: the source heads, one stream each (stream order = this order).
-        label_token_ids: with ``stop_layer=None``, the tokens whose logits to return.
+        label_token_ids: with ``stop_layer=None``, the tokens whose logits to return (single-token labels).
+        reads: instead of ``label_token_ids``, a multi-token task's label reads (``clean.batch.reads``): the
+            split summed label log-probs are returned (:mod:`.readout`), and the last layer runs at every
+            position.
         stop_layer: run only up to this layer's attention output (head targets); ``None`` = to the logits.
         on_z: called as ``on_z(layer, source_indices, z_parts)`` with the split attention output
             ``[.., B, T, H, d_head]`` of every layer, for the streams already present there.
@@ -163,15 +169,16 @@ def propagate(
             total statistics); see :mod:`circuitlab.discovery.decomposition.rules`.
 
     Returns:
-        The split label logits (``total [B, n_labels]``, ``beta [S, B, n_labels]`` in ``sources`` order), or
+        The split label logits or scores (``total [B, n_labels]``, ``beta [S, B, n_labels]`` in ``sources``
+        order), or
         ``None`` when ``stop_layer`` is given.
     """
     if not sources:
         raise ValueError("propagate() needs at least one source head.")
     n_layers = spec.n_layers
     end = n_layers - 1 if stop_layer is None else stop_layer
-    if stop_layer is None and label_token_ids is None:
-        raise ValueError("Give label_token_ids to read the logits, or a stop_layer for a head target.")
+    if stop_layer is None and label_token_ids is None and reads is None:
+        raise ValueError("Give label_token_ids or reads to read the labels, or a stop_layer for a head target.")
     batch = clean.batch
     real = batch.attention_mask.bool().to(mean.device)
     last = batch.last_pos.to(mean.device)
@@ -183,7 +190,7 @@ def propagate(
     for layer_idx in range(start, end + 1):
         layer = spec.layers[layer_idx]
         call = clean.blocks[layer_idx]
-        final = stop_layer is None and layer_idx == n_layers - 1
+        final = stop_layer is None and layer_idx == n_layers - 1 and reads is None  # trim to the prediction row
         qpos = last if final else None
         stop_here = layer_idx == stop_layer
         outs: list[Parts] = []
@@ -229,6 +236,10 @@ def propagate(
             record[layer_idx] = {"resid": x, "z": _cat(z_rec) if z_rec else None}
     if stop_layer is not None:
         return None
+    if reads is not None:
+        scores = read_label_scores(spec, x, reads, norm_rule)
+        order = torch.tensor(ids, device=scores.beta.device).argsort()
+        return Parts(scores.total, scores.beta[order])
     logits = _norm_logits(spec, x.map(lambda t: t.squeeze(-2)), label_token_ids, norm_rule)  # type: ignore[arg-type]
     order = torch.tensor(ids, device=logits.beta.device).argsort()
     return Parts(logits.total, logits.beta[order], None if logits.gamma is None else logits.gamma[order])

@@ -27,6 +27,8 @@ How it is made fast (all exact)
 - **Label rows only**: the forward stops at the final norm, at the prediction position,
   and multiplies by the label rows of the unembedding; the last block's MLP runs at the
   prediction position only. A head target stops at the deepest target head's ``hook_z``.
+  Multi-token verbalizers instead read the summed label log-probs at every label token
+  (:mod:`circuitlab.tasks`): the last block runs in full.
 
 ``freeze_norms=True`` holds every normalisation's scale (``hook_scale``) at its clean
 value during the ablated pass; the result is then the exact effect in the model
@@ -49,7 +51,7 @@ from circuitlab.discovery.scorers import register_scorer
 from circuitlab.discovery.scorers.base import Scorer, ScorerConfig, ScoringRun
 from circuitlab.discovery.targets import HeadTarget, head_projection, position_mask
 from circuitlab.heads import Head
-from circuitlab.tasks.task import last_block_mlp_at, logits_from_residual, task_margin
+from circuitlab.tasks.task import last_block_mlp_at, scores_from_final, task_margin
 
 
 @dataclass
@@ -83,8 +85,8 @@ def _scale_hooks(model) -> list[str]:
 def _frozen_scale(clean: CleanPass, name: str, reps: int):
     """A hook returning the clean pass's norm scale, stacked ``reps`` times (prediction rows for ln_final)."""
     scale = clean.acts[name]
-    if name == "ln_final.hook_scale":  # run_blocks applies ln_final to the prediction rows only
-        batch = clean.batch
+    batch = clean.batch
+    if name == "ln_final.hook_scale" and batch.reads is None:  # run_blocks applies ln_final to prediction rows
         scale = scale[torch.arange(scale.shape[0], device=scale.device), batch.last_pos.to(scale.device)]
     stacked = scale.repeat(reps, *([1] * (scale.ndim - 1)))
     return lambda x, hook: stacked
@@ -137,7 +139,7 @@ class _AblationScorer(Scorer):
                     mask = position_mask(batch.attention_mask, batch.last_pos, target.position)
                     base = {t: clean.acts[n] for t, n in target_names.items()}
                 else:
-                    base_margin = task_margin(logits_from_residual(model.hf_model, run.task, clean.final),
+                    base_margin = task_margin(scores_from_final(model.hf_model, run.task, batch, clean.final),
                                               batch.labels.to(clean.final.device))
                 for layer, heads in sorted(by_layer.items()):
                     for c in range(0, len(heads), cfg.max_replicas):
@@ -166,12 +168,14 @@ class _AblationScorer(Scorer):
                                 effect = self._head_effect(model, clean, layer, hidden, hooks, target_names, base,
                                                            mu, mask, r, b)
                             else:
-                                hooks.append(last_block_mlp_at(g.n_layers - 1, batch.last_pos, r))
+                                single = batch.reads is None  # multi-token tasks read several positions
+                                if single:
+                                    hooks.append(last_block_mlp_at(g.n_layers - 1, batch.last_pos, r))
                                 with model.bridge.hooks(fwd_hooks=hooks):
-                                    final = run_blocks(model, clean, layer, hidden)
-                                logits = logits_from_residual(model.hf_model, run.task, final)
-                                labels = batch.labels.to(logits.device).repeat(r)
-                                abl = task_margin(logits, labels).view(r, b)
+                                    final = run_blocks(model, clean, layer, hidden, all_positions=not single)
+                                scores = scores_from_final(model.hf_model, run.task, batch, final, reps=r)
+                                labels = batch.labels.to(scores.device).repeat(r)
+                                abl = task_margin(scores, labels).view(r, batch.n_examples)
                                 effect = base_margin[None] - abl
                         acc[layer, group] += effect.sum(-1).double().cpu()
                 bar.update(1)
@@ -244,6 +248,10 @@ class ResampleAblationScorer(_AblationScorer):
     def _prepare(self, run: ScoringRun) -> None:
         """One clean pass over the set: every example's ``hook_z`` at every layer (real tokens only)."""
         n = len(run.examples)
+        if run.task.sequence_scoring and not isinstance(run.target, HeadTarget):
+            raise DiscoveryError(
+                f"resample-ablation does not support multi-token verbalizers yet (task {run.task.name!r}); use "
+                "directional, attribution or mean-ablation, which score the summed label log-probs.")
         if n < 2:
             raise DiscoveryError("resample-ablation needs at least 2 discovery examples (a donor must differ).")
         if self._n_draws() < 1:

@@ -13,7 +13,9 @@ Details
   (no detaching in between), so it includes every path through later heads.
 - Parameters are frozen during the pass (no parameter gradients are computed), the
   forward stops at the final norm, using only the label rows of the unembedding, and the
-  last block's MLP runs at the prediction position only.
+  last block's MLP runs at the prediction position only. A multi-token task's metric is the
+  margin of the summed label log-probs (:mod:`circuitlab.tasks`): every label row of an
+  example carries the ablation, and ``z − μ`` is summed over all of their positions.
 - The product is summed over ``d_head`` and the real (non-padding) positions, then
   averaged over the discovery set; the metric is the target's
   (:mod:`circuitlab.discovery.targets`; for head targets the direction ``z_t − μ_t`` is
@@ -37,7 +39,7 @@ from circuitlab.discovery.runs import StopForward, frozen_parameters
 from circuitlab.discovery.scorers import register_scorer
 from circuitlab.discovery.scorers.base import Scorer, ScorerConfig, ScoringRun
 from circuitlab.discovery.targets import HeadTarget, head_projection, position_mask
-from circuitlab.tasks.task import last_block_mlp_at, logits_from_residual, task_margin
+from circuitlab.tasks.task import last_block_mlp_at, scores_from_final, task_margin
 
 
 @dataclass
@@ -86,7 +88,9 @@ class AttributionScorer(Scorer):
                 return fn
 
             def final(x: Tensor, hook) -> None:
-                captured["final"] = x[torch.arange(x.shape[0], device=x.device), batch.last_pos.to(x.device)]
+                single = batch.reads is None  # multi-token tasks read several positions per row
+                captured["final"] = x[torch.arange(x.shape[0], device=x.device), batch.last_pos.to(x.device)] \
+                    if single else x
                 raise StopForward
 
             last = stop_layer if head_target else g.n_layers - 1
@@ -94,7 +98,8 @@ class AttributionScorer(Scorer):
             hooks += [(name, lambda s, hook: s.detach()) for name in scale_names]
             if not head_target:
                 hooks.append(("ln_final.hook_out", final))
-                hooks.append(last_block_mlp_at(g.n_layers - 1, batch.last_pos))
+                if batch.reads is None:
+                    hooks.append(last_block_mlp_at(g.n_layers - 1, batch.last_pos))
             with frozen_parameters(model.hf_model), torch.enable_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the Bridge warns when a hook edits hook_scale
                 with bridge.hooks(fwd_hooks=hooks):
@@ -114,8 +119,8 @@ class AttributionScorer(Scorer):
                             # d proj_t / d z_t · (z_t − μ_t) = proj_t(δ_t) (exactly 1 per example).
                             acc[t.layer, t.head] -= float(head_projection(direction, direction, mask).sum())
                 else:
-                    logits = logits_from_residual(model.hf_model, run.task, captured["final"])
-                    metric = task_margin(logits, batch.labels.to(logits.device)).sum()
+                    scores = scores_from_final(model.hf_model, run.task, batch, captured["final"])
+                    metric = task_margin(scores, batch.labels.to(scores.device)).sum()
                 grads = torch.autograd.grad(metric, [outs[layer] for layer in layers], allow_unused=True)
             real = batch.attention_mask.to(mu.dtype).to(mu.device)
             for layer, grad in zip(layers, grads):

@@ -74,12 +74,17 @@ class ScoringRun:
     notes: dict = field(default_factory=dict)
 
     def batches(self) -> list[tuple[list[int], Batch]]:
-        """Length-sorted batches on the model's device."""
+        """Length-sorted batches on the model's device.
+
+        With the logits as target, a multi-token task gets ``n_labels`` rows per example (each label's
+        tokens after the prompt, :mod:`circuitlab.tasks.task`); head targets read the prompts alone.
+        """
         c = self.config
+        prompts_only = not isinstance(self.target, LogitTarget)
         return [
             (idx, b.to(self.model.device))
             for idx, b in iter_batches(self.task, self.model.tokenizer, self.examples, self.batch_size,
-                                       c.max_length, c.padding_side)
+                                       c.max_length, c.padding_side, prompts_only)
         ]
 
     @property

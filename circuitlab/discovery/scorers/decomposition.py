@@ -8,7 +8,9 @@ splits the forward pass into ``β`` (due to ``z_s − μ_s``) and ``γ`` (the re
 same split at the target differently:
 
 ``directional``
-    logits: ``β-logit(gold) − mean β-logit(other labels)`` at the prediction position;
+    logits: ``β-logit(gold) − mean β-logit(other labels)`` at the prediction position (for
+    multi-token verbalizers the same margin of the split summed label log-probs, see
+    :mod:`circuitlab.discovery.decomposition.readout`);
     heads: ``Σ_targets Σ_p ⟨β_{s→t}, z_t − μ_t⟩ / Σ_p ‖z_t − μ_t‖²`` (see
     :mod:`circuitlab.discovery.targets`). Signed; averaged over the discovery set.
 
@@ -99,8 +101,9 @@ class _DecompositionScorer(Scorer):
                 propagate(spec, clean, mu, sources, stop_layer=target.max_layer, on_z=on_z, stream_chunk=chunk,
                           norm_rule=cfg.norm_rule)
             else:
-                logits = propagate(spec, clean, mu, sources, label_token_ids=run.task.label_token_ids,
-                                   stream_chunk=chunk, norm_rule=cfg.norm_rule)
+                labels = {"reads": batch.reads} if batch.reads is not None else {
+                    "label_token_ids": run.task.label_token_ids}
+                logits = propagate(spec, clean, mu, sources, **labels, stream_chunk=chunk, norm_rule=cfg.norm_rule)
                 assert logits is not None
                 acc += self._logit_metric(logits, batch.labels.to(logits.beta.device)).sum(-1).double().cpu()
         out = torch.full((g.n_layers, g.n_heads), float("nan"), dtype=torch.float64)
