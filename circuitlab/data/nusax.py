@@ -199,4 +199,5 @@ SPEC = DatasetSpec(
     has_local=_has_local,
     layout=_LAYOUT,
     title="NusaX",
+    language_aliases=_LANGUAGE_ALIASES,
 )

@@ -10,13 +10,19 @@ notebook) that want to probe candidate folders explicitly.
 The loaders themselves live in :mod:`circuitlab.data.nusax` and
 :mod:`circuitlab.data.xnli`; the helpers here (resolving a folder, the hub
 fallback, joining parallel languages) are shared by both.
+
+Any other dataset is a folder with a ``dataset.toml`` (:mod:`circuitlab.data.folder`):
+wherever a dataset name is accepted, so is the path of such a folder (or of its
+``dataset.toml``). A registered name always means the registered dataset; anything
+else is a path if it contains a path separator, starts with ``.`` or ``~``, or names
+an existing file or folder (:func:`~circuitlab.data.folder.is_dataset_path`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,7 +40,7 @@ class DatasetSpec:
     """What the rest of the toolkit needs to know about one dataset.
 
     Attributes:
-        name: registry key, e.g. ``"nusax"``.
+        name: registry key, e.g. ``"nusax"``; for a dataset folder its resolved path.
         languages: every language the dataset defines (local copy or not).
         labels: the label strings, in the order of the hub's integer ids.
         splits: canonical split names.
@@ -46,7 +52,11 @@ class DatasetSpec:
             from, or ``None`` if it does not look like this dataset.
         has_local: ``has_local(root, language, split_or_None) -> bool``.
         layout: one line describing the expected files, for error messages.
-        title: the dataset's usual spelling, for messages (``"NusaX"``).
+        title: the dataset's usual spelling, for messages (``"NusaX"``; a folder's toml ``name``).
+        language_aliases: other accepted spellings -> canonical language (``"jav"`` -> ``"javanese"``).
+        template: the dataset's own prompt (folder datasets; else see :mod:`circuitlab.tasks.templates`).
+        verbalizers: its own ``(label, verbalizer)`` pairs, in label order (folder datasets).
+        folder: the dataset folder (folder datasets), else ``None``.
     """
 
     name: str
@@ -60,11 +70,21 @@ class DatasetSpec:
     has_local: Callable[[Path, str, str | None], bool] | None = None
     layout: str = ""
     title: str = ""
+    language_aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
+    template: str = ""
+    verbalizers: tuple[tuple[str, str], ...] = ()
+    folder: Path | None = None
 
     @property
     def display(self) -> str:
         """Human-readable name for messages, e.g. ``"NusaX"``."""
         return self.title or self.name
+
+    def canonical_language(self, language: str) -> str:
+        """The dataset's name for ``language`` (aliases accepted), else a ``DataError`` listing the languages."""
+        hint = f"Its languages are read from {self.layout}." if self.folder is not None else ""
+        return check_choice("language", language, self.languages, aliases=self.language_aliases,
+                            dataset=self.display, hint=hint)
 
 
 @cache
@@ -80,15 +100,26 @@ def list_datasets() -> list[str]:
     return sorted(_registry())
 
 
-def get_dataset(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` called ``name`` (case-insensitive)."""
-    return _registry()[check_choice("dataset", name, list_datasets())]
+def get_dataset(name: PathLike) -> DatasetSpec:
+    """The :class:`DatasetSpec` called ``name`` (case-insensitive), or of the dataset folder at path ``name``."""
+    from circuitlab.data.folder import folder_dataset, is_dataset_path
+
+    key = str(name).strip()
+    if key.lower() in _registry():
+        return _registry()[key.lower()]
+    if is_dataset_path(key):
+        return folder_dataset(key)
+    hint = "Or give the path of a dataset folder (with dataset.toml), e.g. ./my-data."
+    return _registry()[check_choice("dataset", key, list_datasets(), hint=hint)]
 
 
 def load_examples(
-    dataset: str, language: str, split: str, data_dir: PathLike | None = None
+    dataset: PathLike, language: str, split: str, data_dir: PathLike | None = None
 ) -> list[Example]:
-    """Load ``language``/``split`` of any registered dataset (dispatches to its loader)."""
+    """Load ``language``/``split`` of any dataset, registered or a folder (dispatches to its loader).
+
+    A folder dataset is its own data: ``data_dir`` is not used for it.
+    """
     return get_dataset(dataset).loader(language, split, data_dir=data_dir)
 
 
@@ -120,13 +151,15 @@ def find_local_data_dir(name: str, candidates: Iterable[PathLike]) -> Path | Non
 def find_data(name: str = "nusax", candidates: Iterable[PathLike] | None = None) -> Path | None:
     """A local copy of dataset ``name``: ``$CIRCUITLAB_<NAME>_DIR``, else the first candidate holding it.
 
-    Default candidates: ``./data`` and ``../shared/data`` (from the working directory), then
+    A dataset folder is its own local copy. Default candidates: ``./data`` and ``../shared/data``
+    (from the working directory), then
     ``data/`` and ``../shared/data`` beside this checkout, so that a fresh clone with the data
     beside it works from any folder. ``None``: no local copy (the hub will be tried).
     """
-    import os
-
-    env = os.environ.get(f"CIRCUITLAB_{get_dataset(name).name.upper()}_DIR", "").strip()
+    spec = get_dataset(name)
+    if spec.folder is not None:
+        return spec.folder
+    env = os.environ.get(spec.env_var, "").strip()
     if env:
         return Path(env).expanduser()
     repo = Path(__file__).resolve().parents[2]
@@ -143,9 +176,12 @@ def available_languages(
 
     The local copy is ``data_dir`` or the dataset's environment variable; with
     neither, every language is ``False`` (the hub is never contacted here). With
-    ``split`` only that split counts; without it, any split does.
+    ``split`` only that split counts; without it, any split does. A dataset folder holds every
+    language it defines (with ``split``: those that have that split).
     """
     spec = get_dataset(name)
+    if spec.folder is not None and spec.has_local is not None:
+        return {language: spec.has_local(spec.folder, language, split) for language in spec.languages}
     root, _ = resolve_local_root(spec, data_dir)
     if root is None or spec.has_local is None:
         return {language: False for language in spec.languages}

@@ -227,4 +227,5 @@ SPEC = DatasetSpec(
     has_local=_has_local,
     layout=_LAYOUT,
     title="XNLI",
+    language_aliases=_LANGUAGE_ALIASES,
 )

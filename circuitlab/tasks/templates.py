@@ -5,6 +5,8 @@ The NusaX verbalizers are English words (``" negative"``, ``" neutral"``,
 paper's model), and were the best on Indonesian validation with Gemma-3-270M
 (see ``shared/docs/baselines.md``); the Indonesian ``" netral"`` is two tokens.
 For XNLI we follow the paper: ``" entail"``, ``" neutral"``, ``" contradiction"``.
+A dataset folder brings its own in the ``[task]`` table of its ``dataset.toml``
+(:func:`default_template` reads it).
 """
 
 from __future__ import annotations
@@ -33,3 +35,20 @@ TEMPLATES: dict[str, TaskTemplate] = {
         {"entailment": " entail", "neutral": " neutral", "contradiction": " contradiction"},
     ),
 }
+
+
+def default_template(dataset: str) -> TaskTemplate:
+    """The default prompt of ``dataset``: a registered one's from :data:`TEMPLATES`, a folder's from its toml.
+
+    Raises ``DataError`` for an unknown name or a bad folder, ``LookupError`` for a dataset without one.
+    """
+    if dataset in TEMPLATES:
+        return TEMPLATES[dataset]
+    from circuitlab.data import get_dataset
+
+    spec = get_dataset(dataset)
+    if spec.name in TEMPLATES:  # another spelling of a registered name ("NusaX")
+        return TEMPLATES[spec.name]
+    if not spec.template:
+        raise LookupError(f"Dataset {spec.display!r} has no default task; pass a template and verbalizers.")
+    return TaskTemplate(spec.display, spec.template, dict(spec.verbalizers))
