@@ -52,3 +52,38 @@ def gemma():
     from circuitlab.models import load_model
 
     return load_model("gemma-3-270m")
+
+
+DATASET_TOML = '''name = "tiny-reviews"
+format = "csv"
+files = "{language}/{split}.csv"
+[columns]
+text = "review"
+label = "stars"
+id = "uid"
+[splits]
+valid = "dev"
+[task]
+template = "Review: {text}\\nSentiment:"
+[task.verbalizers]
+bad = " negative"
+good = " positive"
+'''
+
+
+@pytest.fixture
+def dataset_folder(tmp_path: Path) -> Path:
+    """A small dataset folder (``dataset.toml``): languages ``jv``/``su``, splits train/dev/test, 2 labels.
+
+    The verbalizers are single tokens of the tiny models' tokenizer.
+    """
+    root = tmp_path / "tiny-reviews"
+    words = {"jv": ("apik", "ala"), "su": ("alus", "goreng")}
+    for language, (good, bad) in words.items():
+        for split in ("train", "dev", "test"):
+            path = root / language / f"{split}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = [f"{i},{good if i % 2 else bad} {split} {i},{'good' if i % 2 else 'bad'}" for i in range(12)]
+            path.write_text("uid,review,stars\n" + "\n".join(rows) + "\n")
+    (root / "dataset.toml").write_text(DATASET_TOML)
+    return root

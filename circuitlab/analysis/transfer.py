@@ -73,12 +73,11 @@ class TransferDifficulty:
 
 
 def canonical_language(language: str, dataset: str) -> str:
-    """A language as the dataset names it (NusaX: ``jav`` -> ``javanese``; XNLI codes as given)."""
-    if dataset == "nusax":
-        from circuitlab.data.nusax import nusax_language
+    """A language as the dataset names it (NusaX: ``jav`` -> ``javanese``; XNLI: ``swahili`` -> ``sw``; a
+    dataset folder: as its files spell it)."""
+    from circuitlab.data import get_dataset
 
-        return nusax_language(language)
-    return language
+    return get_dataset(dataset).canonical_language(language)
 
 
 def theta1_cells(results: pd.DataFrame) -> pd.DataFrame:
@@ -194,7 +193,8 @@ def transfer_difficulty(
         accuracies: θ1's accuracies per language (``{language: acc}`` or a table with
             ``language, accuracy``), e.g. from tuning results; missing ones are evaluated.
         task: the classification task (default: the dataset's standard one).
-        dataset, data_dir: where examples come from (``data_dir`` is the NusaX root).
+        dataset, data_dir: where examples come from: ``"nusax"`` (``data_dir`` is its root), ``"xnli"``
+            or a dataset folder (with ``dataset.toml``; ``data_dir`` unused).
         eval_split, eval_limit: the split (and first-N limit) accuracies are measured on.
         lexicon: compute the NusaX-Lexicon distances (NusaX with an Indonesian proxy only).
         cka: compute the representation similarity (needs ``model``).
@@ -209,6 +209,9 @@ def transfer_difficulty(
     """
     if not targets:
         raise ValueError("transfer_difficulty needs at least one target language.")
+    from circuitlab.data import get_dataset
+
+    dataset = get_dataset(dataset).name  # "NusaX" -> "nusax"; a dataset folder -> its resolved path
     proxy_c = canonical_language(proxy, dataset)
     acc = _accuracy_lookup(accuracies, dataset)
     wanted = [proxy_c] + [canonical_language(t, dataset) for t in targets]

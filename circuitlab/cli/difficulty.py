@@ -35,7 +35,7 @@ def difficulty_cmd(
     proxy: str = typer.Option(DEFAULT_PROXY, help="The proxy language."),
     checkpoint: Optional[Path] = typer.Option(None, help="θ1, the proxy checkpoint folder (else --model's weights)."),
     model: str = typer.Option(DEFAULT_MODEL, help="Registered name, local HF folder or hub id."),
-    dataset: str = typer.Option("nusax", help="nusax or xnli."),
+    dataset: str = typer.Option("nusax", help="nusax, xnli, or a dataset folder (with dataset.toml)."),
     data_dir: Optional[Path] = typer.Option(None, help="Local copy of the dataset (else env var, else the hub)."),
     results: Optional[Path] = typer.Option(
         None, help="A sweep's results table: take A0 and the proxy accuracy from it instead of evaluating."),

@@ -38,7 +38,7 @@ def discover_cmd(
         None, help="A fine-tuned checkpoint folder (the proxy-competent θ1) to load instead of --model's weights."
     ),
     language: str = typer.Option(DEFAULT_PROXY, help="The proxy language whose examples form the discovery set."),
-    dataset: str = typer.Option("nusax", help="nusax or xnli."),
+    dataset: str = typer.Option("nusax", help="nusax, xnli, or a dataset folder (with dataset.toml)."),
     split: str = typer.Option("train", help="The split the discovery set is drawn from (pool A)."),
     data_dir: Optional[Path] = typer.Option(None, help="Local copy of the dataset (else env var, else the hub)."),
     method: str = typer.Option("directional", help="Scoring method (see `circuitlab discover --help`)."),
@@ -90,7 +90,7 @@ def discover_cmd(
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist(s); choose another --out or pass --overwrite.")
 
-    from circuitlab.data import load_examples
+    from circuitlab.data import get_dataset, load_examples
     from circuitlab.discovery import grow_circuit
     from circuitlab.models import load_model
     from circuitlab.tasks import make_task
@@ -112,7 +112,7 @@ def discover_cmd(
     mean = label_balanced_mean(m, task, examples, pooling=pooling, batch_size=batch_size, progress=not quiet)
     per_depth = k if k is not None else (share if share is not None else 0.02)
     extra = {"discovery_set": dset.to_dict(), "checkpoint": str(checkpoint) if checkpoint else None,
-             "base_model": model, "dataset": dataset, "split": split}
+             "base_model": model, "dataset": get_dataset(dataset).name, "split": split}
     if depth == 0:
         scores = scorer.score(m, task, examples, mean=mean, seed=seed, batch_size=batch_size)
         scores.meta.update(extra)

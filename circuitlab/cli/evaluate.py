@@ -31,9 +31,9 @@ def parse_verbalizers(items: list[str] | None) -> dict[str, str] | None:
 @cli_errors
 def evaluate_cmd(
     model: str = typer.Option(DEFAULT_MODEL, help="Registered name, local HF folder or hub id."),
-    language: str = typer.Option(DEFAULT_PROXY, help="Language (NusaX name or XNLI code)."),
-    dataset: str = typer.Option("nusax", help="nusax or xnli."),
-    split: str = typer.Option("test", help="train / valid / test (NusaX) or dev / test (XNLI)."),
+    language: str = typer.Option(DEFAULT_PROXY, help="Language (NusaX name, XNLI code, or as a dataset folder names it)."),
+    dataset: str = typer.Option("nusax", help="nusax, xnli, or a dataset folder (with dataset.toml)."),
+    split: str = typer.Option("test", help="train / valid / test (NusaX, dataset folders) or dev / test (XNLI)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N examples."),
     data_dir: Optional[Path] = typer.Option(None, help="Local copy of the dataset (else env var, else the hub)."),
     batch_size: int = typer.Option(16, min=1),
@@ -46,7 +46,7 @@ def evaluate_cmd(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Evaluate MODEL on one split, reading only the label-token logits."""
-    from circuitlab.data import load_examples
+    from circuitlab.data import get_dataset, load_examples
     from circuitlab.evaluation import evaluate
     from circuitlab.models import load_model
     from circuitlab.tasks import make_task
@@ -68,7 +68,7 @@ def evaluate_cmd(
     )
     if json_path is not None:
         payload = {
-            "model": model, "dataset": dataset, "language": language, "split": split, "limit": limit,
+            "model": model, "dataset": get_dataset(dataset).name, "language": language, "split": split, "limit": limit,
             "template": task.template, "verbalizers": dict(zip(task.labels, task.verbalizers)),
             "load_seconds": t1 - t0, "eval_seconds": t2 - t1, **res.to_dict(),
         }

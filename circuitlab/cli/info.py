@@ -33,7 +33,8 @@ def models_cmd(cache_dir: Optional[Path] = typer.Option(None, help="Cache folder
 @app.command("languages")
 @cli_errors
 def languages_cmd(
-    dataset: Optional[str] = typer.Option(None, help="Only this dataset (nusax or xnli)."),
+    dataset: Optional[str] = typer.Option(
+        None, help="Only this dataset: nusax, xnli, or a dataset folder (with dataset.toml)."),
     data_dir: Optional[Path] = typer.Option(None, help="Local copy to check (else the dataset's environment variable)."),
 ) -> None:
     """List datasets and languages, and which languages have data available locally."""
@@ -41,6 +42,12 @@ def languages_cmd(
 
     for name in [dataset] if dataset else list_datasets():
         spec = get_dataset(name)
+        if spec.folder is not None:  # a dataset folder is its own data: list each language's splits
+            typer.echo(f"{spec.display} ({spec.name}): labels {', '.join(spec.labels)}; splits {', '.join(spec.splits)}")
+            for lang in spec.languages:
+                has = [s for s in spec.splits if available_languages(spec.name, split=s)[lang]]
+                typer.echo(f"  {lang}: {', '.join(has)}")
+            continue
         avail = available_languages(spec.name, data_dir if dataset or data_dir is None else None)
         local = [lang for lang, ok in avail.items() if ok]
         typer.echo(f"{spec.name}: labels {', '.join(spec.labels)}; splits {', '.join(spec.splits)}")

@@ -106,7 +106,7 @@ def tune_cmd(
     shots: Optional[list[str]] = typer.Option(None, help="Target tuning examples n, from pool B (grid.shots)."),
     seeds: Optional[list[str]] = typer.Option(None, help="Seeds: --seeds 31,777 or --seeds 31 777 (grid.seeds)."),
     data_dir: Optional[Path] = typer.Option(None, help="Local dataset folder (data.data_dir)."),
-    dataset: Optional[str] = typer.Option(None, help="nusax or xnli (data.dataset)."),
+    dataset: Optional[str] = typer.Option(None, help="nusax, xnli, or a dataset folder (with dataset.toml) (data.dataset)."),
     n_src: Optional[int] = typer.Option(None, help="Proxy examples for θ1 (proxy_tuning.n_src)."),
     epochs: Optional[int] = typer.Option(None, help="Target tuning epochs (tuning.epochs)."),
     lr: Optional[float] = typer.Option(None, help="One learning rate, no search (tuning.lr_grid = [LR])."),

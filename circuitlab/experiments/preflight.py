@@ -8,7 +8,8 @@ pools would otherwise fail minutes into a run, after θ1 was trained. Here they
 fail in a second, each as a :class:`~circuitlab.experiments.spec.SpecError`
 naming the field; so does a model family that tuning or the chosen scorer does
 not support (:func:`family_support`, the one place that says what each family can do). Reading the head grid needs only the model's registry entry or
-``config.json``; reading the data needs its CSV files (no weights).
+``config.json``; reading the data needs its files (no weights); a dataset folder must
+also have every split the protocol reads, for every language.
 """
 
 from __future__ import annotations
@@ -57,8 +58,26 @@ def check_data(spec: "ExperimentSpec") -> None:
     if spec.backend != "ctsft":
         return
     protocol = protocol_for(spec)
-    for language in dict.fromkeys([*spec.data.proxy, *spec.data.targets]):
+    languages = list(dict.fromkeys([*spec.data.proxy, *spec.data.targets]))
+    check_folder_splits(spec, protocol, languages)
+    for language in languages:
         protocol.pools(language)  # a missing file or a split too small for pool_a + pool_b: DataError
+
+
+def check_folder_splits(spec: "ExperimentSpec", protocol, languages: list[str]) -> None:
+    """A dataset folder has the train, validation and test splits the protocol reads, for every language."""
+    from circuitlab.data import get_dataset
+
+    ds = get_dataset(spec.data.dataset)
+    if ds.folder is None or ds.has_local is None:
+        return
+    for name, split in (("data.train_split", protocol.train_split), ("data.valid_split", protocol.valid_split),
+                        ("data.test_split", protocol.test_split)):
+        for language in languages:
+            if not ds.has_local(ds.folder, language, split):
+                has = [s for s in ds.splits if ds.has_local(ds.folder, language, s)]
+                raise SpecError(name, f"dataset {ds.display!r} has no {split!r} split for {language!r} (it has "
+                                      f"{has}); set {name} to one of them, or add the rows to {ds.folder}.")
 
 
 def family_support(family: str) -> dict[str, bool]:
@@ -105,4 +124,4 @@ def preflight(spec: "ExperimentSpec") -> None:
     check_data(spec)
 
 
-__all__ = ["check_data", "check_family", "check_heads", "family_support", "preflight"]
+__all__ = ["check_data", "check_family", "check_folder_splits", "check_heads", "family_support", "preflight"]

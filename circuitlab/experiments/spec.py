@@ -83,7 +83,9 @@ class ModelSpec(SpecModel):
 class DataSpec(SpecModel):
     """Dataset, languages and how the example pools are drawn."""
 
-    dataset: Literal["nusax", "xnli"] = _f("nusax", "Dataset name: 'nusax' or 'xnli'.")
+    dataset: Str = _f("nusax", "Dataset: 'nusax', 'xnli', or the path of a dataset folder (with dataset.toml; a "
+                               "relative path is from the working directory, like data_dir, and is stored "
+                               "resolved).")
     proxy: ListOf[Str] = _f(help="Proxy language(s): the higher-resource language(s) tuned on first.",
                             factory=lambda: [DEFAULT_PROXY], validate_default=True)
     targets: ListOf[Str] = _f(help="Target languages the proxy checkpoint is adapted to.",
@@ -91,39 +93,75 @@ class DataSpec(SpecModel):
     data_dir: OptionalStr = _f(None, "Local copy of the dataset (else $CIRCUITLAB_<DATASET>_DIR, else a folder found "
                                      "beside the repo, else the hub).", identity=False)
     train_split: Str = _f("", "Split the proxy pools and the target examples are drawn from ('' = the dataset's "
-                              "default: 'train' for NusaX, 'dev' for XNLI).")
-    valid_split: Str = _f("", "Split for learning-rate and branch selection ('' = 'valid' for NusaX; XNLI carves "
-                              "it out of 'dev').")
+                              "default: 'train' for NusaX and dataset folders, 'dev' for XNLI).")
+    valid_split: Str = _f("", "Split for learning-rate and branch selection ('' = 'valid' for NusaX and dataset "
+                              "folders; XNLI carves it out of 'dev').")
     test_split: Str = _f("test", "Split every reported accuracy is measured on.")
     pool_seed: Int = _f(0, "Seed of the proxy pools (A: competence + discovery, B: held out).")
+    dataset_sha256: OptionalStr = _f(None, "Set when the spec is read: sha256 of a dataset folder's dataset.toml "
+                                           "and data files, so that a changed folder is a different run (none for "
+                                           "nusax and xnli).", identity="unless-default", validate_default=True)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str, info: ValidationInfo) -> str:
+        """A registered name (canonical spelling) or a dataset folder (its resolved path)."""
+        from circuitlab.data import DataError, get_dataset, is_dataset_path
+
+        try:
+            return get_dataset(name).name
+        except DataError as exc:
+            if is_dataset_path(name) and not _check_files(info):
+                return name  # a finished run's spec, re-read where its folder is not
+            raise Invalid("", str(exc)) from None
 
     @field_validator("proxy", "targets")
     @classmethod
     def _canonical_languages(cls, values: list[str], info: ValidationInfo) -> list[str]:
         """Canonical language names of the dataset (``"jav"`` -> ``"javanese"``), each once."""
-        if "dataset" not in info.data:  # the dataset itself is wrong: that error is reported
+        ds = _dataset_of(info)
+        if ds is None:  # the dataset itself is wrong (that error is reported), or its folder is not here
             return values
-        from circuitlab.data import get_dataset
-        from circuitlab.data.errors import DataError, check_choice
+        from circuitlab.data.errors import DataError
 
-        ds = get_dataset(info.data["dataset"])
-        if ds.name == "nusax":
-            from circuitlab.data.nusax import NUSAX_CODES
-
-            aliases = {code: name for name, code in NUSAX_CODES.items()}
-        else:
-            from circuitlab.data import xnli
-
-            aliases = dict(getattr(xnli, "_LANGUAGE_ALIASES", {}))
         if not values:
             raise Invalid("", "give at least one language.")
         out = []
         for i, v in enumerate(values):
             try:
-                out.append(check_choice("language", v, ds.languages, aliases=aliases, dataset=ds.display))
+                out.append(ds.canonical_language(v))
             except DataError as exc:
                 raise Invalid(f"[{i}]", str(exc)) from None
         return _unique(out, "languages")
+
+    @field_validator("dataset_sha256")
+    @classmethod
+    def _dataset_content(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A folder's content hash, computed afresh (kept as given where the folder is not checked)."""
+        ds = _dataset_of(info)
+        if ds is None or not _check_files(info):
+            return value
+        if ds.folder is None:
+            return None
+        from circuitlab.data import dataset_sha256
+
+        return dataset_sha256(ds.name)
+
+
+def _check_files(info: ValidationInfo) -> bool:
+    return bool((info.context or {}).get("check_files", True))
+
+
+def _dataset_of(info: ValidationInfo) -> Any:
+    """The validated dataset's :class:`~circuitlab.data.DatasetSpec`, or ``None`` if it is invalid or absent."""
+    if "dataset" not in info.data:
+        return None
+    from circuitlab.data import DataError, get_dataset
+
+    try:
+        return get_dataset(info.data["dataset"])
+    except DataError:
+        return None
 
 
 class GridSpec(SpecModel):

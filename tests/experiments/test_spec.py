@@ -33,7 +33,7 @@ def test_defaults_are_valid_and_documented():
         ({"grid": {"methods": ["circuit", "circut"]}}, "grid.methods[1]", "Did you mean 'circuit'"),
         ({"grid": {"k": [1.5]}}, "grid.k[0]", "(0, 1)"),
         ({"data": {"targets": ["javanese", "klingon"]}}, "data.targets[1]", "Unknown"),
-        ({"data": {"dataset": "squad"}}, "data.dataset", "one of"),
+        ({"data": {"dataset": "squad"}}, "data.dataset", "Valid datasets: nusax, xnli. Or give the path of a dataset folder"),
         ({"runtime": {"executor": "dask"}}, "runtime.executor", "one of"),
         ({"runtime": {"address": "auto"}}, "runtime.address", "ray"),
         ({"proxy_tuning": {"n_src": 500, "pool_a": 400}}, "proxy_tuning.n_src", "pool A"),
