@@ -43,7 +43,8 @@ def languages_cmd(
     for name in [dataset] if dataset else list_datasets():
         spec = get_dataset(name)
         if spec.folder is not None:  # a dataset folder is its own data: list each language's splits
-            typer.echo(f"{spec.display} ({spec.name}): labels {', '.join(spec.labels)}; splits {', '.join(spec.splits)}")
+            typer.echo(f"{spec.display} ({spec.name}): labels {', '.join(spec.labels)}; "
+                       f"splits {', '.join(spec.splits)}")
             for lang in spec.languages:
                 has = [s for s in spec.splits if available_languages(spec.name, split=s)[lang]]
                 typer.echo(f"  {lang}: {', '.join(has)}")

@@ -170,7 +170,9 @@ def check_prompt(toml: Path, template: str, pair: bool) -> None:
                           "{text_pair} are filled in.")
 
 
-def _where_rows(toml: Path, data: Mapping[str, Any], columns: Columns) -> tuple[str, str | None, str | None, str | None]:
+def _where_rows(
+    toml: Path, data: Mapping[str, Any], columns: Columns
+) -> tuple[str, str | None, str | None, str | None]:
     """``(format, files, hub, config)``, checking that language and split each come from exactly one place."""
     files = _string(toml, data, "files", "the top level", False, 'files = "{language}/{split}.csv"')
     hub = _string(toml, data, "hub", "the top level", False, 'hub = "org/name"')

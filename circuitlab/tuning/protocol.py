@@ -64,7 +64,7 @@ def label_counts(examples: Sequence[Example]) -> dict[str, int]:
 class DataProtocol:
     """Where every stage's examples come from (see module docstring)."""
 
-    dataset: str = _opt("nusax", "Dataset name (circuitlab.data registry).")
+    dataset: str = _opt("nusax", "Dataset: a registered name or a dataset folder (circuitlab.data.get_dataset).")
     data_dir: str | None = _opt(None, "Local data folder (default: the dataset's env var / ../shared / hub).")
     pool_a: int = _opt(400, "Pool A size per language (proxy tuning, mean, discovery).")
     pool_b: int = _opt(100, "Pool B size per language (held out; target tuning examples).")

@@ -284,9 +284,13 @@ def test_unknown_label(reviews: Path):
     assert "add the label to [task.verbalizers]" in message
 
 
-def test_empty_split(reviews: Path):
-    (reviews / "jv" / "train.csv").write_text("uid,review,stars\n")
-    message = _error(reviews, "jv", "train")
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_empty_split(tmp_path: Path, fmt: str):
+    empty: str | pd.DataFrame = {"csv": "uid,review,stars\n", "jsonl": "\n",
+                                 "parquet": pd.DataFrame({"uid": [], "review": [], "stars": []})}[fmt]
+    toml = PATTERN_TOML.replace('format = "csv"', f'format = "{fmt}"').replace(".csv", f".{fmt}")
+    root = make(tmp_path / "d", toml, {f"jv/train.{fmt}": empty})
+    message = _error(root, "jv", "train")
     assert "the 'train' split of 'jv' has no rows" in message and "Add rows" in message
 
 
