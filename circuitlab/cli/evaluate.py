@@ -39,13 +39,13 @@ def evaluate_cmd(
     batch_size: int = typer.Option(16, min=1),
     max_length: int = typer.Option(128, min=8),
     template: Optional[str] = typer.Option(None, help="Prompt template with {text} (and {text_pair})."),
-    verbalizer: Optional[list[str]] = typer.Option(None, help="LABEL=WORD, repeatable; each WORD one token."),
+    verbalizer: Optional[list[str]] = typer.Option(None, help="LABEL=WORD, repeatable; a WORD of several tokens is scored by its summed log-probability."),
     device: str = typer.Option("cpu"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write metrics and predictions here."),
     overwrite: bool = typer.Option(False, help="Replace an existing --json file."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Evaluate MODEL on one split, reading only the label-token logits."""
+    """Evaluate MODEL on one split, reading only the label scores (label-token logits, or summed log-probs)."""
     from circuitlab.data import get_dataset, load_examples
     from circuitlab.evaluation import evaluate
     from circuitlab.models import load_model
@@ -70,6 +70,7 @@ def evaluate_cmd(
         payload = {
             "model": model, "dataset": get_dataset(dataset).name, "language": language, "split": split, "limit": limit,
             "template": task.template, "verbalizers": dict(zip(task.labels, task.verbalizers)),
+            "label_tokens": {lab: len(t) for lab, t in zip(task.labels, task.label_tokens)},
             "load_seconds": t1 - t0, "eval_seconds": t2 - t1, **res.to_dict(),
         }
         write_json(json_path, payload, overwrite=overwrite)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from circuitlab.data.errors import DataError
 from circuitlab.experiments.spec import SpecError
 from circuitlab.methods import get_method
 
@@ -61,7 +62,14 @@ def check_data(spec: "ExperimentSpec") -> None:
     languages = list(dict.fromkeys([*spec.data.proxy, *spec.data.targets]))
     check_folder_splits(spec, protocol, languages)
     for language in languages:
-        protocol.pools(language)  # a missing file or a split too small for pool_a + pool_b: DataError
+        try:
+            protocol.pools(language)  # a missing file or a split too small for pool_a + pool_b: DataError
+        except DataError as exc:
+            if "disjoint pools" not in str(exc):
+                raise
+            raise SpecError("proxy_tuning.pool_a", f"{language}: {exc} Set proxy_tuning.pool_a and "
+                            f"proxy_tuning.pool_b (now {pt.pool_a} and {pt.pool_b}; CLI: --set "
+                            "proxy_tuning.pool_a=N) so that they fit.") from None
 
 
 def check_folder_splits(spec: "ExperimentSpec", protocol, languages: list[str]) -> None:

@@ -49,7 +49,7 @@ def test_evaluate_tiny_writes_json(nusax_dir, tmp_path):
         (["--model", "nope-model"], "Unknown model"),
         (["--language", "klingon"], "Unknown NusaX language"),
         (["--split", "dev2"], "split"),
-        (["--verbalizer", "negative= sangat buruk sekali", "--verbalizer", "positive= positive"], "single token"),
+        (["--verbalizer", "negative= ala", "--verbalizer", "positive= ala banget"], "token prefix"),
         (["--verbalizer", "oops"], "LABEL=WORD"),
     ],
 )
