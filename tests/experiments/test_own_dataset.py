@@ -110,3 +110,18 @@ def test_own_folder_runs_evaluate_discover_tune_on_gemma(tmp_path, nusax_dir, ge
     rows = run_all(tmp_path, folder, "gemma-3-270m",
                    {"test": 24, "valid": 12, "shots": 12, "n_src": 24, "discovery": 6, "pool_a": 48})
     assert (rows["model"] == "gemma-3-270m").all()
+
+
+def test_the_readme_example_folder_reads_nusax_with_native_labels(tmp_path, nusax_dir):
+    """``examples/datasets/nusax-native``, set up as the README says: its toml beside a link to the data."""
+    from circuitlab.data import get_dataset, load_examples, load_nusax
+
+    folder = tmp_path / "nusax-native"
+    folder.mkdir()
+    (folder / "dataset.toml").write_text(
+        (Path(__file__).resolve().parents[2] / "examples" / "datasets" / "nusax-native" / "dataset.toml").read_text())
+    (folder / "sentiment").symlink_to(nusax_dir / "sentiment", target_is_directory=True)
+    spec = get_dataset(str(folder))
+    assert {"indonesian", "javanese"} <= set(spec.languages) and spec.title == "nusax-native"
+    ours, theirs = load_examples(str(folder), "javanese", "test"), load_nusax("javanese", "test", nusax_dir)
+    assert [(e.id, e.text, e.label) for e in ours] == [(e.id, e.text, e.label) for e in theirs]
