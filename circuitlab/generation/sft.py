@@ -91,7 +91,8 @@ def _common_args(settings: SFTSettings, output_dir: Path) -> dict:
     return dict(
         output_dir=str(output_dir), per_device_train_batch_size=settings.batch_size,
         num_train_epochs=settings.epochs, learning_rate=settings.lr, weight_decay=settings.weight_decay,
-        warmup_steps=settings.warmup_ratio, lr_scheduler_type="linear", logging_steps=settings.logging_steps,
+        warmup_steps=settings.warmup_ratio,  # < 1: a fraction of the steps
+        lr_scheduler_type="linear", logging_steps=settings.logging_steps,
         report_to=report or "none", save_strategy="no",
         seed=settings.seed, data_seed=settings.seed, use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0, disable_tqdm=True, logging_nan_inf_filter=False,

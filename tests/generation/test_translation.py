@@ -87,3 +87,19 @@ def test_greedy_translation_is_deterministic(tiny_model):
     assert len(a) == 2 and all(isinstance(t, str) and "\n" not in t for t in a)
     assert a == b[::-1]  # left padding: a row's output does not depend on its batch
     assert tiny_model.tokenizer.padding_side == side  # restored
+
+
+def test_translate_is_the_greedy_argmax_loop(tiny_model):
+    """Through the Bridge, cached decoding drifts from the model (tiny Llama/Gemma-3 and Gemma-3-270M):
+    translate decodes without the cache and must equal a manual greedy loop."""
+    import torch
+
+    task = TranslationTask(stop="")
+    tok = tiny_model.tokenizer
+    (hyp,) = translate(tiny_model.hf_model, tok, [PAIR], task, max_new_tokens=6, batch_size=1)
+    ids = tok(task.prompt(PAIR), return_tensors="pt")["input_ids"]
+    start = ids.shape[1]
+    with torch.no_grad():
+        for _ in range(6):
+            ids = torch.cat([ids, tiny_model.hf_model(input_ids=ids).logits[:, -1].argmax(-1, keepdim=True)], 1)
+    assert hyp == tok.decode(ids[0, start:], skip_special_tokens=True).strip()
