@@ -26,19 +26,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from circuitlab.generation.translation import IGNORE
+from circuitlab.generation.translation import IGNORE, collate, pad_id
 from circuitlab.tuning.families import ModelIndex
-
-
-def _left_pad(rows: Sequence[dict], pad_id: int) -> dict[str, Tensor]:
-    n = max(len(r["input_ids"]) for r in rows)
-    ids, att, lab = [], [], []
-    for r in rows:
-        pad = n - len(r["input_ids"])
-        ids.append([pad_id] * pad + r["input_ids"])
-        att.append([0] * pad + r["attention_mask"])
-        lab.append([IGNORE] * pad + r["labels"])
-    return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(att), "labels": torch.tensor(lab)}
 
 
 def response_loglik(hf_model, batch: dict[str, Tensor]) -> Float[Tensor, " batch"]:
@@ -97,12 +86,12 @@ def _heads(z: Tensor, n_heads: int) -> Tensor:
 def head_means(model, rows: Sequence[dict], batch_size: int = 4) -> Float[Tensor, "layers heads d_head"]:
     """Each head's mean output over every real position of ``rows``."""
     g = model.geometry
-    pad = _pad_id(model.tokenizer)
+    pad = pad_id(model.tokenizer)
     total = torch.zeros(g.n_layers, g.n_heads, g.d_head, dtype=torch.float64)
     count = 0
     with torch.no_grad(), _Capture(model) as cap:
         for i in range(0, len(rows), batch_size):
-            batch = _left_pad(rows[i:i + batch_size], pad)
+            batch = collate(rows[i:i + batch_size], pad, side="left")
             cap.z.clear()
             model.hf_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1)
             m = batch["attention_mask"].bool()
@@ -124,9 +113,12 @@ def sequence_head_scores(
     """
     g = model.geometry
     hf = model.hf_model
-    mu = (means if means is not None else head_means(model, rows, batch_size)).to(model.device)
-    pad = _pad_id(model.tokenizer)
-    scores = torch.zeros(g.n_layers, g.n_heads, dtype=torch.float64)
+    pad = pad_id(model.tokenizer)
+    # s_h = Σ g·(z − μ) = Σ g·z − μ·Σ g: one forward and backward also gives μ (Σ z / positions).
+    gz = torch.zeros(g.n_layers, g.n_heads, dtype=torch.float64)
+    g_sum = torch.zeros(g.n_layers, g.n_heads, g.d_head, dtype=torch.float64)
+    z_sum = torch.zeros_like(g_sum)
+    positions = 0
     embed = hf.get_input_embeddings()
     handle = embed.register_forward_hook(lambda m, i, o: o.requires_grad_(True) if not o.requires_grad else o)
     flags = [p.requires_grad for p in hf.parameters()]
@@ -135,21 +127,20 @@ def sequence_head_scores(
             p.requires_grad_(False)
         with _Capture(model) as cap:
             for i in range(0, len(rows), batch_size):
-                batch = {k: v.to(model.device) for k, v in _left_pad(rows[i:i + batch_size], pad).items()}
+                batch = {k: v.to(model.device) for k, v in collate(rows[i:i + batch_size], pad, side="left").items()}
                 cap.z.clear()
-                ll = response_loglik(hf, batch).sum()
-                grads = torch.autograd.grad(ll, cap.z)
+                grads = torch.autograd.grad(response_loglik(hf, batch).sum(), cap.z)
                 m = batch["attention_mask"].bool()
-                for layer, (z, gz) in enumerate(zip(cap.z, grads)):
-                    prod = (_heads(gz, g.n_heads) * (_heads(z.detach(), g.n_heads) - mu[layer])).sum(-1)
-                    scores[layer] += prod[m].double().sum(0).cpu()
+                positions += int(m.sum())
+                for layer, (z, gr) in enumerate(zip(cap.z, grads)):
+                    zh, gh = _heads(z.detach(), g.n_heads)[m].double(), _heads(gr, g.n_heads)[m].double()
+                    gz[layer] += (zh * gh).sum((0, 2)).cpu()
+                    g_sum[layer] += gh.sum(0).cpu()
+                    z_sum[layer] += zh.sum(0).cpu()
     finally:
         handle.remove()
         for p, f in zip(hf.parameters(), flags):
             p.requires_grad_(f)
+    mu = means.double().cpu() if means is not None else z_sum / positions
+    scores = gz - (mu * g_sum).sum(-1)
     return (scores / len(rows)).float()
-
-
-def _pad_id(tokenizer) -> int:
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return int(pad if pad is not None else 0)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from circuitlab.generation.translation import TranslationPair, TranslationTask
+from circuitlab.generation.translation import TranslationPair, TranslationTask, pad_id
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
@@ -65,7 +65,7 @@ def translate(
 
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     device = next(hf_model.parameters()).device
     out: list[str] = []
     was_training = hf_model.training

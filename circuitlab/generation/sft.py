@@ -13,7 +13,6 @@ stops training with :class:`~circuitlab.tuning.NonFiniteLossError` *before* the 
 from __future__ import annotations
 
 import importlib.util
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,15 +67,8 @@ class _StopOnNonFinite(TrainerCallback):
         bad = [p for p in self.params if p.grad is not None and not torch.isfinite(p.grad).all()]
         if bad:
             lr = optimizer.param_groups[0]["lr"] if optimizer is not None else args.learning_rate
-            value = float(next(v for v in bad[0].grad.flatten().tolist() if not math.isfinite(v)))
+            value = float(bad[0].grad[~torch.isfinite(bad[0].grad)][0])
             raise NonFiniteLossError("gradient", state.global_step + 1, int(state.epoch or 0), lr, value, None)
-        return control
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            lr = float((logs or {}).get("learning_rate", args.learning_rate))
-            raise NonFiniteLossError("loss", state.global_step, int(state.epoch or 0), lr, float(loss), None)
         return control
 
 

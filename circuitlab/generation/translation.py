@@ -93,26 +93,35 @@ class TranslationTask:
         return rows
 
 
-def collate(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch of :meth:`TranslationTask.encode` rows (labels padded with -100)."""
+def pad_id(tokenizer) -> int:
+    """The tokenizer's pad token, else its eos token (what generation and batching pad with)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise UserError("The tokenizer has neither a pad nor an eos token; set tokenizer.pad_token first.")
+    return int(pad)
+
+
+def collate(rows: Sequence[dict[str, list[int]]], pad: int, side: str = "right") -> dict[str, torch.Tensor]:
+    """Pad a batch of :meth:`TranslationTask.encode` rows (labels padded with -100).
+
+    ``side="left"`` puts every row's response at the end, so the last positions of the
+    batch are the only ones whose logits a response-only metric needs.
+    """
     n = max(len(r["input_ids"]) for r in rows)
-    out = {k: [] for k in ("input_ids", "attention_mask", "labels")}
+    fill = {"input_ids": pad, "attention_mask": 0, "labels": IGNORE}
+    out = {k: [] for k in fill}
     for r in rows:
-        pad = n - len(r["input_ids"])
-        out["input_ids"].append(r["input_ids"] + [pad_id] * pad)
-        out["attention_mask"].append(r["attention_mask"] + [0] * pad)
-        out["labels"].append(r["labels"] + [IGNORE] * pad)
+        for k, v in fill.items():
+            extra = [v] * (n - len(r[k]))
+            out[k].append(extra + r[k] if side == "left" else r[k] + extra)
     return {k: torch.tensor(v) for k, v in out.items()}
 
 
 class Collator:
-    """A ``data_collator`` for ``Trainer``: :func:`collate` with the tokenizer's pad id."""
+    """A ``data_collator`` for ``Trainer``: right-padding :func:`collate` with the tokenizer's pad id."""
 
     def __init__(self, tokenizer):
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if pad is None:
-            raise UserError("The tokenizer has neither a pad nor an eos token; set tokenizer.pad_token first.")
-        self.pad_id = int(pad)
+        self.pad_id = pad_id(tokenizer)
 
     def __call__(self, rows):
         return collate(rows, self.pad_id)

@@ -49,7 +49,7 @@ def test_trainer_keeps_frozen_slices_bit_identical(name, tmp_path):
     _assert_only_mask_changed(model, before, mask)
 
 
-def test_sft_trainer_keeps_frozen_slices_bit_identical(tiny_qwen2, tmp_path):
+def test_sft_trainer_keeps_frozen_slices_bit_identical(tmp_path):
     pytest.importorskip("trl")
     model = load_model("tiny-qwen2", seed=3)
     mask = ParamMask.for_heads(model, [(1, 2)], norms=False)
@@ -59,7 +59,7 @@ def test_sft_trainer_keeps_frozen_slices_bit_identical(tiny_qwen2, tmp_path):
     _assert_only_mask_changed(model, before, mask)
 
 
-def test_callback_hands_the_optimizer_only_the_mask(tiny_qwen2):
+def test_callback_hands_the_optimizer_only_the_mask():
     model = load_model("tiny-qwen2", seed=4)
     mask = ParamMask.for_heads(model, [(1, 0)])
     cb = HeadMaskCallback(model, mask)

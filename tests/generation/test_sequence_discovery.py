@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from circuitlab.generation import TranslationPair, TranslationTask, head_means, response_loglik, sequence_head_scores
-from circuitlab.generation.discovery import _Capture, _left_pad, _pad_id
+from circuitlab.generation.discovery import _Capture
+from circuitlab.generation.translation import collate, pad_id
 
 PAIRS = [TranslationPair(str(i), f"aku seneng {i} banget", f"i like it {i}", "javanese", "english") for i in range(5)]
 
@@ -24,7 +25,7 @@ def _mean_ll(model, rows, layer, head, mu, eps, batch_size):
     with torch.no_grad(), _Capture(model) as cap:
         cap.edit = edit
         for i in range(0, len(rows), batch_size):
-            total += float(response_loglik(model.hf_model, _left_pad(rows[i:i + batch_size], _pad_id(model.tokenizer))).sum())
+            total += float(response_loglik(model.hf_model, collate(rows[i:i + batch_size], pad_id(model.tokenizer), side="left")).sum())
     return total / len(rows)
 
 
