@@ -89,14 +89,15 @@ def test_greedy_translation_is_deterministic(tiny_model):
     assert tiny_model.tokenizer.padding_side == side  # restored
 
 
-def test_translate_is_the_greedy_argmax_loop(tiny_model):
-    """Through the Bridge, cached decoding drifts from the model (tiny Llama/Gemma-3 and Gemma-3-270M):
-    translate decodes without the cache and must equal a manual greedy loop."""
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_translate_is_the_greedy_argmax_loop(tiny_model, use_cache):
+    """Cached (on the unwrapped HF tree) and uncached (through the Bridge) decoding both equal a
+    manual greedy loop over the Bridge's logits, on every tiny family."""
     import torch
 
     task = TranslationTask(stop="")
     tok = tiny_model.tokenizer
-    (hyp,) = translate(tiny_model.hf_model, tok, [PAIR], task, max_new_tokens=6, batch_size=1)
+    (hyp,) = translate(tiny_model.hf_model, tok, [PAIR], task, max_new_tokens=6, batch_size=1, use_cache=use_cache)
     ids = tok(task.prompt(PAIR), return_tensors="pt")["input_ids"]
     start = ids.shape[1]
     with torch.no_grad():
