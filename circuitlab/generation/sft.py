@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from circuitlab.generation.loss import ResponseLossTrainer
 from circuitlab.generation.translation import Collator, TranslationPair, TranslationTask
 from circuitlab.tuning.hf_trainer import TunerCallback
 from circuitlab.tuning.trainer_config import NonFiniteLossError
@@ -44,6 +45,8 @@ class SFTSettings:
     logging_steps: int = 5
     report_to: tuple[str, ...] = ("tensorboard", "mlflow")
     """Integrations to log to; ones that are not installed are skipped."""
+    response_logits_only: bool = True
+    """Apply the LM head only at response positions (:mod:`circuitlab.generation.loss`); same loss, less compute."""
 
 
 @dataclass(frozen=True)
@@ -105,15 +108,19 @@ def sft(
     model, tuner, pairs: Sequence[TranslationPair], settings: SFTSettings, output_dir: str | Path,
     task: TranslationTask = TranslationTask(),
 ) -> SFTResult:
-    """Fine-tune ``model`` (a LoadedModel) on ``pairs`` with ``transformers.Trainer``; loss on responses only."""
+    """Fine-tune ``model`` (a LoadedModel) on ``pairs`` with ``transformers.Trainer``; loss on responses only.
+
+    The LM head runs only at response positions unless ``settings.response_logits_only`` is off.
+    """
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
     output_dir = Path(output_dir)
+    trainer_cls = ResponseLossTrainer if settings.response_logits_only else Trainer
     rows = task.encode(model.tokenizer, pairs, settings.max_length)
     callback = TunerCallback(model, tuner)
     args = TrainingArguments(**_common_args(settings, output_dir), remove_unused_columns=False)
-    trainer = Trainer(
+    trainer = trainer_cls(
         model=callback.hf_model, args=args, train_dataset=Dataset.from_list(rows),
         data_collator=Collator(model.tokenizer), callbacks=[callback, _StopOnNonFinite(callback.trainables.values())],
     )
