@@ -102,3 +102,20 @@ def test_non_finite_loss_stops_training(tmp_path):
     after = _params(model)
     assert all(torch.equal(after[n], before[n]) for n in before)  # the bad update never landed
     assert not any(isinstance(m, SlicedProjection) for m in model.hf_model.modules())
+
+
+def test_mlflow_run_is_logged(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "circuitlab-test")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow-skinny has no SQL backend
+    model = load_model("tiny-qwen2", seed=6)
+    settings = SFTSettings(epochs=1, batch_size=4, logging_steps=1, report_to=("mlflow",))
+    result = sft(model, MaskTuner(ParamMask.for_norms(model)), PAIRS, settings, tmp_path / "out")
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "circuitlab-test"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    losses = client.get_metric_history(run.info.run_id, "loss")
+    assert len(losses) == result.steps and all(math.isfinite(m.value) for m in losses)
+    assert run.data.params["learning_rate"] == str(settings.lr)
