@@ -30,6 +30,12 @@ from circuitlab.generation.translation import IGNORE, collate, pad_id
 from circuitlab.tuning.families import ModelIndex
 
 
+def positions(attention_mask: Tensor) -> Tensor:
+    """Position ids that start at 0 on each row's first real token (left padding must not shift them:
+    GPT-2's absolute position embeddings would see other positions than in training or generation)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
 def response_loglik(hf_model, batch: dict[str, Tensor]) -> Float[Tensor, " batch"]:
     """Summed log-probability of each row's response tokens (rows left-padded)."""
     labels = batch["labels"]
@@ -37,7 +43,8 @@ def response_loglik(hf_model, batch: dict[str, Tensor]) -> Float[Tensor, " batch
     has = (labels != IGNORE).any(0).nonzero()
     first = int(has.min()) if len(has) else n - 1
     keep = n - first + 1  # logits at positions first-1 … n-1 predict tokens first … n
-    out = hf_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep)
+    out = hf_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   position_ids=positions(batch["attention_mask"]), logits_to_keep=keep)
     logits = out.logits[:, :-1]  # predicts labels[:, n-keep+1:]
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
@@ -93,7 +100,8 @@ def head_means(model, rows: Sequence[dict], batch_size: int = 4) -> Float[Tensor
         for i in range(0, len(rows), batch_size):
             batch = collate(rows[i:i + batch_size], pad, side="left")
             cap.z.clear()
-            model.hf_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1)
+            model.hf_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           position_ids=positions(batch["attention_mask"]), logits_to_keep=1)
             m = batch["attention_mask"].bool()
             for layer, z in enumerate(cap.z):
                 total[layer] += _heads(z, g.n_heads)[m].double().sum(0).cpu()

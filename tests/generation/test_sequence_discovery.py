@@ -53,3 +53,39 @@ def test_scores_do_not_depend_on_batching(tiny_qwen2):
     a = sequence_head_scores(tiny_qwen2, rows, batch_size=1, means=mu)
     b = sequence_head_scores(tiny_qwen2, rows, batch_size=5, means=mu)
     torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+DIVERSE = [TranslationPair(str(i), s, r, "javanese", "english") for i, (s, r) in enumerate([
+    ("aku seneng banget", "i like it a lot"), ("apik", "good"),
+    ("wong iku ora seneng mangan", "that person does not like to eat"),
+    ("panganane enak", "the food is delicious"), ("hotel iki reged", "this hotel is dirty")])]
+
+
+def test_directional_totals_are_the_exact_loglik(tiny_model):
+    """The decomposition's clean total of the one "label" is each row's summed response log-likelihood."""
+    from circuitlab.generation import sequence_directional_scores
+
+    rows = TranslationTask().encode(tiny_model.tokenizer, DIVERSE, 64)
+    scores, totals = sequence_directional_scores(tiny_model, rows, batch_size=2, return_totals=True)
+    g = tiny_model.geometry
+    assert scores.shape == (g.n_layers, g.n_heads) and torch.isfinite(scores).all()
+    with torch.no_grad():
+        ll = response_loglik(tiny_model.hf_model, collate(rows, pad_id(tiny_model.tokenizer), side="left"))
+    torch.testing.assert_close(totals, ll, rtol=1e-4, atol=1e-3)
+
+
+def test_directional_ranks_heads_like_exact_mean_ablation(tiny_model):
+    """β_s(LL) predicts the measured drop of LL when head s is mean-ablated (Spearman ≥ 0.75 over all heads;
+    measured 0.84-1.0 on the four tiny families)."""
+    from scipy.stats import spearmanr
+
+    from circuitlab.generation import sequence_directional_scores
+
+    rows = TranslationTask().encode(tiny_model.tokenizer, DIVERSE, 64)
+    mu = head_means(tiny_model, rows)
+    scores = sequence_directional_scores(tiny_model, rows, batch_size=2, means=mu)
+    g = tiny_model.geometry
+    clean = _mean_ll(tiny_model, rows, 0, 0, mu, 0.0, 5)
+    drop = torch.tensor([[clean - _mean_ll(tiny_model, rows, layer, head, mu, 1.0, 5) for head in range(g.n_heads)]
+                         for layer in range(g.n_layers)])
+    assert spearmanr(scores.flatten(), drop.flatten())[0] >= 0.75
