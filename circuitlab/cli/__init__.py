@@ -3,7 +3,9 @@
 Each subcommand lives in its own module and registers itself on :data:`app`.
 """
 
-from circuitlab.cli import difficulty, discover, evaluate, experiments, info, plot, tune  # noqa: F401  (registration)
+from circuitlab.cli import (  # noqa: F401  (registration)
+    difficulty, discover, evaluate, experiments, info, plot, translate, tune,
+)
 from circuitlab.allocator import reuse_freed_memory
 from circuitlab.cli.app import app
 

@@ -5,7 +5,8 @@ Every method goes through the same trainer: a :class:`~circuitlab.tuning.tuners.
 :class:`~circuitlab.tuning.hf_trainer.TunerCallback` before the trainer builds its
 optimizer and merged when training ends, so the model comes back plain. Logging goes
 through the trainer's own ``report_to`` callbacks: TensorBoard (event files under
-``output_dir/runs/``, or ``$TENSORBOARD_LOGGING_DIR``) and MLflow when it is installed. A NaN or infinite loss
+``output_dir/runs/``, or ``$TENSORBOARD_LOGGING_DIR``) and MLflow when it is installed and
+``MLFLOW_TRACKING_URI`` is set. A NaN or infinite loss
 stops training with :class:`~circuitlab.tuning.NonFiniteLossError` *before* the bad update
 (``Trainer`` alone would apply it and log the loss as 0).
 """
@@ -13,6 +14,7 @@ stops training with :class:`~circuitlab.tuning.NonFiniteLossError` *before* the 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,9 +78,15 @@ class _StopOnNonFinite(TrainerCallback):
 
 
 def reporters(wanted: Sequence[str]) -> list[str]:
-    """The ``report_to`` integrations among ``wanted`` that are installed."""
+    """The ``report_to`` integrations among ``wanted`` that are installed (MLflow: and configured).
+
+    MLflow is used only when ``MLFLOW_TRACKING_URI`` says where to log: its default, a
+    ``./mlruns`` file store in the working directory, is deprecated by MLflow 3 (it refuses it
+    unless ``MLFLOW_ALLOW_FILE_STORE=true``) and would litter every folder a run starts in.
+    """
     modules = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
-    return [r for r in wanted if importlib.util.find_spec(modules.get(r, r)) is not None]
+    out = [r for r in wanted if importlib.util.find_spec(modules.get(r, r)) is not None]
+    return [r for r in out if r != "mlflow" or os.environ.get("MLFLOW_TRACKING_URI")]
 
 
 def _common_args(settings: SFTSettings, output_dir: Path) -> dict:

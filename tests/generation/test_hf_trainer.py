@@ -113,9 +113,12 @@ def test_mlflow_run_is_logged(tmp_path, monkeypatch):
     model = load_model("tiny-qwen2", seed=6)
     settings = SFTSettings(epochs=1, batch_size=4, logging_steps=1, report_to=("mlflow",))
     result = sft(model, MaskTuner(ParamMask.for_norms(model)), PAIRS, settings, tmp_path / "out")
+    assert reporters(["tensorboard", "mlflow"])[-1] == "mlflow"
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     (experiment,) = [e for e in client.search_experiments() if e.name == "circuitlab-test"]
     (run,) = client.search_runs([experiment.experiment_id])
     losses = client.get_metric_history(run.info.run_id, "loss")
     assert len(losses) == result.steps and all(math.isfinite(m.value) for m in losses)
     assert run.data.params["learning_rate"] == str(settings.lr)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert "mlflow" not in reporters(["mlflow"])  # installed but not configured: no ./mlruns
