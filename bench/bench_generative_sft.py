@@ -2,16 +2,17 @@
 
 Translation on NusaX's parallel rows (``--target`` → English; proxy Indonesian → English).
 θ1 here is the base model itself (no proxy fine-tuning stage). The circuit is the top ``k``
-heads by attribution on the gold English continuation of ``--discovery-n`` *Indonesian*
-training pairs (:func:`circuitlab.generation.sequence_head_scores`); ``random`` draws ``k`` heads
-with the seed. Each method then trains on the same ``--n`` target training pairs through
+heads by ``--scorer`` on the gold English continuation of ``--discovery-n`` *Indonesian*
+training pairs: ``directional`` (CT-SFT's rule, :func:`circuitlab.generation.sequence_directional_scores`,
+the default) or ``attribution`` (:func:`circuitlab.generation.sequence_head_scores`); both are
+computed and timed, and their top-``k`` overlap reported. ``random`` draws ``k`` heads with the seed. Each method then trains on the same ``--n`` target training pairs through
 ``transformers.Trainer`` (the head mask as :class:`~circuitlab.tuning.hf_trainer.TunerCallback`,
 LoRA through ``peft`` in the same callback), in a fresh subprocess so its peak resident memory
-(``ru_maxrss``) is its own. Reported per method: seconds per optimizer step, peak RSS, trainable
+(``VmHWM``, see ``bench/_memory.py``) is its own. Reported per method: seconds per optimizer step, peak RSS, trainable
 parameters, target chrF++ before/after and proxy chrF++ after (forgetting = before − after).
 
     python bench/bench_generative_sft.py [--model gemma-3-270m] [--target javanese] [--n 40]
-        [--test-n 40] [--k 6] [--epochs 2] [--methods circuit,random,full,lora]
+        [--test-n 100] [--k 6] [--epochs 2] [--methods circuit,random,full,lora]
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import argparse
 import json
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from _memory import peak_rss_gib  # bench/ is on sys.path when a bench script runs
 
 HERE = Path(__file__).resolve().parent
 
@@ -66,10 +67,11 @@ def run_method(args) -> dict:
                            logging_steps=1, report_to=("tensorboard",))
     with tempfile.TemporaryDirectory() as out:
         result = sft(model, tuner, _pairs(args, args.target, "train", args.n), settings, out)
+    peak_train = peak_rss_gib()  # before evaluation, which has its own peak
     return {
         "method": args.method, "steps": result.steps, "s_per_step": result.seconds / max(result.steps, 1),
         "train_loss": result.train_loss, "n_trainable": result.n_trainable,
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_rss_train_gib": peak_train, "peak_rss_gib": peak_rss_gib(),
         "target_chrf_after": _chrf(model, _pairs(args, args.target, "test", args.test_n), args),
         "proxy_chrf_after": _chrf(model, _pairs(args, "indonesian", "test", args.test_n), args),
     }
@@ -81,9 +83,10 @@ def main() -> None:
     p.add_argument("--target", default="javanese")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--n", type=int, default=40, help="target training pairs")
-    p.add_argument("--test-n", type=int, default=40, help="test pairs per language")
+    p.add_argument("--test-n", type=int, default=100, help="test pairs per language")
     p.add_argument("--discovery-n", type=int, default=16)
     p.add_argument("--k", type=int, default=6)
+    p.add_argument("--scorer", choices=("directional", "attribution"), default="directional")
     p.add_argument("--epochs", type=float, default=2)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--full-lr", type=float, default=2e-5)
@@ -100,18 +103,23 @@ def main() -> None:
         print("RESULT " + json.dumps(run_method(args)), flush=True)
         return
 
-    from circuitlab.generation import TranslationTask, sequence_head_scores
+    from circuitlab.generation import TranslationTask, head_means, sequence_directional_scores, sequence_head_scores
     from circuitlab.models import load_model
 
     t0 = time.perf_counter()
     model = load_model(args.model)
     g = model.geometry
     rows = TranslationTask().encode(model.tokenizer, _pairs(args, "indonesian", "train", args.discovery_n), args.max_length)
-    t = time.perf_counter()
-    scores = sequence_head_scores(model, rows, batch_size=4)
-    discovery_s = time.perf_counter() - t
-    order = scores.flatten().argsort(descending=True)[: args.k].tolist()
-    circuit = [[i // g.n_heads, i % g.n_heads] for i in order]
+    mu = head_means(model, rows)
+    discovery_s, tops = {}, {}
+    for name, fn in (("attribution", sequence_head_scores), ("directional", sequence_directional_scores)):
+        t = time.perf_counter()
+        scores = fn(model, rows, batch_size=4, means=mu)
+        discovery_s[name] = time.perf_counter() - t
+        order = scores.flatten().argsort(descending=True)[: args.k].tolist()
+        tops[name] = [[i // g.n_heads, i % g.n_heads] for i in order]
+        print(name, f"{discovery_s[name]:.0f} s", tops[name], flush=True)
+    circuit = tops[args.scorer]
     rng = random.Random(args.seed)
     rand = sorted(rng.sample([[l, h] for l in range(g.n_layers) for h in range(g.n_heads)], args.k))
     before = {"target_chrf": _chrf(model, _pairs(args, args.target, "test", args.test_n), args),
@@ -135,7 +143,8 @@ def main() -> None:
         "what": "generative SFT (translation to English) on one transformers Trainer: CT-SFT vs random heads, full, LoRA",
         "model": args.model, "target": args.target, "settings": {k: v for k, v in vars(args).items()
                                                                  if k not in ("method", "heads", "out")},
-        "circuit": circuit, "random": rand, "discovery_s": discovery_s, "before": before, "methods": rows_out,
+        "circuit": circuit, "random": rand, "discovery_s": discovery_s, "top_k": tops,
+        "top_k_overlap": len({tuple(h) for h in tops["attribution"]} & {tuple(h) for h in tops["directional"]}), "before": before, "methods": rows_out,
         "wall_s": time.perf_counter() - t0, "machine": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}",
     }
