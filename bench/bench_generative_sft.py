@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import random
 import subprocess
 import sys
 import tempfile
@@ -104,6 +103,7 @@ def main() -> None:
         return
 
     from circuitlab.generation import TranslationTask, head_means, sequence_directional_scores, sequence_head_scores
+    from circuitlab.generation.pipeline import random_heads, top_heads
     from circuitlab.models import load_model
 
     t0 = time.perf_counter()
@@ -116,12 +116,10 @@ def main() -> None:
         t = time.perf_counter()
         scores = fn(model, rows, batch_size=4, means=mu)
         discovery_s[name] = time.perf_counter() - t
-        order = scores.flatten().argsort(descending=True)[: args.k].tolist()
-        tops[name] = [[i // g.n_heads, i % g.n_heads] for i in order]
+        tops[name] = [list(h) for h in top_heads(scores, args.k)]
         print(name, f"{discovery_s[name]:.0f} s", tops[name], flush=True)
     circuit = tops[args.scorer]
-    rng = random.Random(args.seed)
-    rand = sorted(rng.sample([[l, h] for l in range(g.n_layers) for h in range(g.n_heads)], args.k))
+    rand = [list(h) for h in random_heads(g, args.k, args.seed)]
     before = {"target_chrf": _chrf(model, _pairs(args, args.target, "test", args.test_n), args),
               "proxy_chrf": _chrf(model, _pairs(args, "indonesian", "test", args.test_n), args)}
     del model

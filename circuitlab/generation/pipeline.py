@@ -72,6 +72,12 @@ def top_heads(scores, k: int) -> list[tuple[int, int]]:
     return [(int(i) // n_heads, int(i) % n_heads) for i in scores.flatten().argsort(descending=True)[:k]]
 
 
+def random_heads(geometry, k: int, seed: int) -> list[tuple[int, int]]:
+    """``k`` distinct heads drawn uniformly with ``seed`` (sorted)."""
+    grid = [(layer, head) for layer in range(geometry.n_layers) for head in range(geometry.n_heads)]
+    return sorted(random.Random(seed).sample(grid, k))
+
+
 def _tuner(model, config: TranslationConfig, heads):
     from circuitlab.tuning import LoraTuner, MaskTuner, ParamMask
 
@@ -132,9 +138,7 @@ def run_translation(
         result.update(scores=scores.tolist(), discovery_s=time.perf_counter() - t)
         log(f"{config.scorer} scores on {len(rows)} {config.proxy} pairs: top {config.k} heads {heads}")
     elif config.method == "random":
-        g = model.geometry
-        heads = sorted(random.Random(config.seed).sample([(la, h) for la in range(g.n_layers)
-                                                          for h in range(g.n_heads)], config.k))
+        heads = random_heads(model.geometry, config.k, config.seed)
     result["heads"] = heads
     result["before"] = {"target": score("test"), "proxy": score("proxy_test")}
     log(f"before: {config.source}->{config.target} chrF++ {result['before']['target']['chrf']:.2f}, "
