@@ -46,12 +46,11 @@ def translate_cmd(
     device: str = typer.Option("cpu"),
 ) -> None:
     """Generative CT-SFT: discover heads on the proxy, tune on the target, chrF++ before and after."""
-    from circuitlab.generation.pipeline import TranslationConfig, run_translation
-    from circuitlab.generation.sft import SFTSettings
+    from circuitlab.generation.pipeline import TranslationConfig, default_settings, run_translation
     from circuitlab.models import load_model
 
-    settings = SFTSettings(epochs=epochs, batch_size=batch_size, max_length=max_length, seed=seed,
-                           **({"lr": lr} if lr is not None else {}))
+    settings = default_settings(method, epochs=epochs, batch_size=batch_size, max_length=max_length, seed=seed,
+                                **({"lr": lr} if lr is not None else {}))
     config = TranslationConfig(source=source, target=target, proxy=proxy, method=method, k=k, scorer=scorer,
                                n_train=n_train, n_test=n_test, n_discovery=n_discovery,
                                max_new_tokens=max_new_tokens, seed=seed, settings=settings)

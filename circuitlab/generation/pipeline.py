@@ -18,7 +18,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from circuitlab.errors import UserError
@@ -31,6 +31,12 @@ from circuitlab.generation.translation import TranslationTask, load_translation_
 METHODS = ("none", "circuit", "random", "full", "norms", "lora")
 SCORERS = {"directional": sequence_directional_scores, "attribution": sequence_head_scores}
 DEFAULT_LR = {"full": 2e-5}  # every other method: SFTSettings.lr (1e-4)
+
+
+def default_settings(method: str, **overrides) -> SFTSettings:
+    """The run's trainer settings: 2 epochs, max length 256, lr 1e-4 (full fine-tuning 2e-5)."""
+    base = dict(epochs=2, max_length=256, lr=DEFAULT_LR.get(method, SFTSettings().lr))
+    return SFTSettings(**{**base, **overrides})
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,8 @@ class TranslationConfig:
     n_discovery: int = 16
     max_new_tokens: int = 48
     seed: int = 31
-    settings: SFTSettings = field(default_factory=lambda: SFTSettings(epochs=2, max_length=256))
+    settings: SFTSettings | None = None
+    """Trainer settings; ``None``: 2 epochs, max length 256, lr 1e-4 (full fine-tuning 2e-5)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -106,10 +113,8 @@ def run_translation(
 
     config.check_model(model.geometry)
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --overwrite.")
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or pass --overwrite.")
     data = data_dir or find_data("nusax")
     task = TranslationTask()
     pairs = {
@@ -117,9 +122,9 @@ def run_translation(
         "test": load_translation_pairs(config.source, config.target, "test", data, limit=config.n_test),
         "proxy_test": load_translation_pairs(config.proxy, config.target, "test", data, limit=config.n_test),
     }
-    settings = config.settings
-    if config.method in DEFAULT_LR and settings.lr == SFTSettings().lr:
-        settings = replace(settings, lr=DEFAULT_LR[config.method])
+    settings = config.settings or default_settings(config.method)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     result: dict = {"config": {**asdict(config), "settings": asdict(settings)}, "heads": None, "scores": None}
 

@@ -37,3 +37,11 @@ def test_k_larger_than_the_model_is_refused():
     with pytest.raises(UserError, match="k=5 but the model has 4 heads"):
         TranslationConfig(k=5).check_model(g)
     TranslationConfig(k=5, method="full").check_model(g)  # k does not matter without heads
+
+
+def test_default_settings_follow_the_method_and_keep_an_explicit_lr():
+    from circuitlab.generation.pipeline import default_settings
+
+    assert default_settings("circuit").lr == 1e-4 and default_settings("full").lr == 2e-5
+    assert default_settings("full", lr=1e-4).lr == 1e-4  # an explicit lr is never replaced
+    assert default_settings("lora", epochs=3).epochs == 3 and default_settings("lora").max_length == 256
