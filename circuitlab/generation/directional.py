@@ -64,6 +64,7 @@ def sequence_directional_scores(
     """
     from circuitlab.discovery.decomposition import build_spec, propagate
     from circuitlab.discovery.runs import clean_pass
+    from circuitlab.discovery.scorers.decomposition import auto_stream_chunk
     from circuitlab.generation.discovery import head_means
     from circuitlab.heads import Head
 
@@ -73,14 +74,13 @@ def sequence_directional_scores(
     mu = (means if means is not None else head_means(model, rows, batch_size)).float()
     spec = build_spec(model.hf_model)
     sources = [Head(layer, head) for layer in range(g.n_layers) for head in range(g.n_heads)]
-    widest = max(max(lyr.mlp.in_weight.shape[0], lyr.attn.q_weight.shape[0]) for lyr in spec.layers)
     pad = pad_id(model.tokenizer)
     acc = torch.zeros(len(sources), dtype=torch.float64)
     totals = []
     with torch.no_grad():
         for i in range(0, len(rows), batch_size):
             batch = response_batch(rows[i:i + batch_size], pad)
-            chunk = stream_chunk or max(1, (chunk_mb << 20) // (batch.input_ids.numel() * widest * 4))
+            chunk = stream_chunk or auto_stream_chunk(spec, batch.input_ids.numel(), chunk_mb)
             clean = clean_pass(model, batch, layers=range(g.n_layers))
             ll = propagate(spec, clean, mu, sources, reads=batch.reads, stream_chunk=chunk, norm_rule=norm_rule)
             acc += ll.get_beta()[..., 0].sum(-1).double().cpu()

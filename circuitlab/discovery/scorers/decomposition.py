@@ -61,6 +61,12 @@ class DecompositionConfig(ScorerConfig):
     norm_rule: str = "difference"
 
 
+def auto_stream_chunk(spec, n_tokens: int, chunk_mb: int) -> int:
+    """Streams per chunk so that the widest activation (``streams x tokens x width`` floats) fits ``chunk_mb``."""
+    widest = max(max(lyr.mlp.in_weight.shape[0], lyr.attn.q_weight.shape[0]) for lyr in spec.layers)
+    return max(1, (chunk_mb << 20) // (n_tokens * widest * 4))
+
+
 class _DecompositionScorer(Scorer):
     config_class = DecompositionConfig
 
@@ -82,10 +88,9 @@ class _DecompositionScorer(Scorer):
         cfg: DecompositionConfig = self.config  # type: ignore[assignment]
         if cfg.norm_rule not in NORM_RULES:
             raise DiscoveryError(f"Unknown norm_rule {cfg.norm_rule!r}; choose one of {NORM_RULES}.")
-        widest = max(max(lyr.mlp.in_weight.shape[0], lyr.attn.q_weight.shape[0]) for lyr in spec.layers)
         chunks = []
         for _, batch in tqdm(run.batches(), desc=self.name, disable=not self.config.progress, leave=False):
-            chunk = cfg.stream_chunk or max(1, (cfg.chunk_mb << 20) // (batch.input_ids.numel() * widest * 4))
+            chunk = cfg.stream_chunk or auto_stream_chunk(spec, batch.input_ids.numel(), cfg.chunk_mb)
             chunks.append(chunk)
             clean = clean_pass(model, batch, layers=range(start, g.n_layers))
             if isinstance(target, HeadTarget):
