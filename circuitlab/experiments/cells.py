@@ -165,24 +165,27 @@ def grid_methods(spec: "ExperimentSpec") -> list[str]:
 def grid(spec: "ExperimentSpec") -> list[Cell]:
     """Every cell of the spec, each with its id, in execution order.
 
-    Order: proxy, target, shots, seed, then method and k, so that the first cells
-    to finish already compare every method on one setting. Methods without a head
-    budget appear once per (proxy, target, shots, seed), with ``k = None``. A derived
-    method (``ctsft-auto``) comes after the cells it chooses from, which are added
-    when the spec does not list them.
+    Order (``grid.order = "target"``): proxy, target, shots, seed, then method and k,
+    so that the first cells to finish already compare every method on one setting;
+    ``"seed"`` puts the seed before the target (proxy, shots, seed, target, …), so that
+    a run stopped early already spans every target. Methods without a head budget
+    appear once per (proxy, target, shots, seed), with ``k = None``. A derived method
+    (``ctsft-auto``) comes after the cells it chooses from, which are added when the
+    spec does not list them.
     """
     g, d = spec.grid, spec.data
     methods = grid_methods(spec)
+    if g.order == "seed":
+        blocks = [(p, t, n, s) for p in d.proxy for n in g.shots for s in g.seeds for t in d.targets]
+    else:
+        blocks = [(p, t, n, s) for p in d.proxy for t in d.targets for n in g.shots for s in g.seeds]
     out: list[Cell] = []
-    for proxy in d.proxy:
-        for target in d.targets:
-            for shots in g.shots:
-                for seed in g.seeds:
-                    for method in methods:
-                        ks: list[int | float | None] = list(g.k) if METHODS[method].uses_k else [None]
-                        for k in ks:
-                            c = Cell(proxy, target, method, k, shots, seed)
-                            out.append(dataclasses.replace(c, id=cell_id(spec, c)))
+    for proxy, target, shots, seed in blocks:
+        for method in methods:
+            ks: list[int | float | None] = list(g.k) if METHODS[method].uses_k else [None]
+            for k in ks:
+                c = Cell(proxy, target, method, k, shots, seed)
+                out.append(dataclasses.replace(c, id=cell_id(spec, c)))
     return out
 
 

@@ -175,6 +175,10 @@ class GridSpec(SpecModel):
                                     factory=lambda: [25])
     seeds: ListOf[Int] = _f(help="Seeds: target sample, head sampling (random) and training order.",
                             factory=lambda: [31])
+    order: Literal["target", "seed"] = _f(
+        "target", "Execution order of the cells: 'target' finishes every seed of one target first; 'seed' finishes "
+                  "one seed on every target first (a partial run then already spans all targets). Ids and "
+                  "results do not depend on it.", identity=False)
 
     @field_validator("methods", "k", "shots", "seeds")
     @classmethod

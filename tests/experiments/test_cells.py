@@ -88,3 +88,13 @@ def test_backend_registry():
             raise NotImplementedError
 
     assert get_backend("test-double").name == "test-double"
+
+
+def test_seed_order_spans_every_target_first_with_the_same_ids(fake_spec):
+    by_target = grid(fake_spec(grid={"seeds": [31, 777]}))
+    by_seed = grid(fake_spec(grid={"seeds": [31, 777], "order": "seed"}))
+    assert sorted(c.id for c in by_seed) == sorted(c.id for c in by_target)
+    half = by_seed[: len(by_seed) // 2]
+    assert {c.seed for c in half} == {31} and {c.target for c in half} == {c.target for c in by_target}
+    first = by_target[: len(by_target) // 3]  # 3 targets: the first target's cells, both seeds
+    assert {c.target for c in first} == {by_target[0].target} and {c.seed for c in first} == {31, 777}
