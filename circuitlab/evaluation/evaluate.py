@@ -15,7 +15,8 @@ from circuitlab.tasks.task import ClassificationTask, TaskError, label_scores
 
 @dataclass
 class EvalResult:
-    """Metrics of one evaluation; ``predictions`` are label names in input order."""
+    """Metrics of one evaluation; ``predictions`` are label names in input order, ``correct`` one character per
+    example in input order ("1" right, "0" wrong): what a paired, example-level bootstrap resamples."""
 
     accuracy: float
     macro_f1: float
@@ -25,6 +26,7 @@ class EvalResult:
     pred_counts: dict[str, int]
     confusion: list[list[int]]
     predictions: list[str] = field(repr=False)
+    correct: str = field(default="", repr=False)
     logits: torch.Tensor | None = field(default=None, repr=False)
 
     def to_dict(self, with_predictions: bool = True) -> dict:
@@ -81,5 +83,6 @@ def evaluate(
         accuracy=accuracy(gold, pred), macro_f1=macro_f1(gold, pred, task.n_labels), n=len(examples),
         labels=task.labels, gold_counts=count(gold), pred_counts=count(pred),
         confusion=confusion(gold, pred, task.n_labels), predictions=[task.labels[p] for p in pred],
+        correct="".join("1" if g == p else "0" for g, p in zip(gold, pred)),
         logits=logits if keep_logits else None,
     )

@@ -69,7 +69,7 @@ def _short(summary: dict | None) -> str:
     if not summary:
         return ""
     items = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()
-             if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+             if isinstance(v, (int, float, str)) and not isinstance(v, bool) and len(str(v)) <= 80]
     return "(" + ", ".join(items[:6]) + ")"
 
 

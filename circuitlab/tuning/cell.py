@@ -163,6 +163,7 @@ def tune_cell(
         train_loss_first=entry["loss_first"], train_loss_final=entry["loss_final"], steps=entry["steps"],
         train_s=sum(e.get("train_s", 0) for e in entries), test_n=test.n, proxy_test_n=proxy.n,
     )
+    meta["correct"] = {"target": test.correct, "proxy": proxy.correct}  # per test example, for paired bootstraps
     kept = compute_delta(model, mask, snapshot) if config.keep_delta else None
     snapshot.restore(model)
     row["wall_s"] = time.perf_counter() - t0

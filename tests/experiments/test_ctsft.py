@@ -56,6 +56,21 @@ def test_every_cell_has_real_metrics(tiny_run):
     assert (run.scores_dir / "indonesian-directional.parquet").exists()
 
 
+def test_cells_and_baselines_keep_per_example_correctness(tiny_run):
+    """The bits a paired bootstrap resamples: one per test example, in the same order everywhere."""
+    run = tiny_run.run
+    for rec in run.read_cells().values():
+        if rec["cell"]["method"] == "ctsft-auto":
+            continue
+        bits, row = rec["meta"]["correct"], rec["row"]
+        assert len(bits["target"]) == row["test_n"] == 12 and len(bits["proxy"]) == row["proxy_test_n"]
+        assert bits["target"].count("1") / 12 == pytest.approx(row["target_acc"])
+        assert bits["proxy"].count("1") / len(bits["proxy"]) == pytest.approx(row["proxy_acc_after"])
+    for stage in run.stages_dir.glob("baseline-*"):
+        summary = json.loads((stage / "stage.json").read_text())["summary"]
+        assert summary["correct"].count("1") / summary["n"] == pytest.approx(summary["accuracy"])
+
+
 def test_resume_computes_nothing(tiny_run, nusax_dir):
     again = run_sweep(tiny_spec(nusax_dir), tiny_run.run.path, report=False)
     assert again.n_run == 0 and again.n_done == 5

@@ -168,7 +168,7 @@ class CTSFTBackend:
         r = evaluate(model, task, examples, batch_size=spec.evaluation.batch_size,
                      max_length=spec.evaluation.max_length, progress=ctx.progress)
         return {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n, "pred_counts": r.pred_counts,
-                "model": "theta1" if "proxy" in deps else "base"}
+                "model": "theta1" if "proxy" in deps else "base", "correct": r.correct}
 
     # -- cells ----------------------------------------------------------------------------------
 
