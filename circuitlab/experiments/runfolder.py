@@ -69,6 +69,10 @@ from circuitlab.experiments.spec import ExperimentSpec, dump_toml, spec_from_dic
 MANIFEST_VERSION = 1
 
 
+#: Summary entries of a stage that name its files (relative to the stage folder): θ1's checkpoint, head scores.
+STAGE_FILES = ("checkpoint", "scores")
+
+
 class RunFolderError(UserError):
     """The run folder cannot be used as asked (another spec, another sweep running, not a run folder)."""
 
@@ -322,7 +326,18 @@ class RunFolder:
         return self.stages_dir / sid
 
     def has_stage(self, sid: str) -> bool:
-        return (self.stage_path(sid) / "stage.json").is_file()
+        """Whether stage ``sid`` is committed *with its files* (a folder committed to git without its θ1
+        checkpoint has the record but not the stage: :meth:`stage_record` still reads the record)."""
+        record = self.stage_record(sid)
+        if record is None:
+            return False
+        summary = record.get("summary") or {}
+        return all((self.stage_path(sid) / summary[k]).exists() for k in STAGE_FILES if summary.get(k))
+
+    def stage_record(self, sid: str) -> dict[str, Any] | None:
+        """The committed ``stage.json`` of ``sid``, or ``None``."""
+        path = self.stage_path(sid) / "stage.json"
+        return json.loads(path.read_text()) if path.is_file() else None
 
     def read_stage(self, sid: str) -> dict[str, Any]:
         return json.loads((self.stage_path(sid) / "stage.json").read_text())

@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from circuitlab.experiments.cells import Backend, Cell, Plan, RunContext, Stage, StageOutput
-from circuitlab.experiments.runfolder import RunFolder, atomic_write_json, atomic_write_table, now
+from circuitlab.experiments.runfolder import RunFolder, RunFolderError, atomic_write_json, atomic_write_table, now
 from circuitlab.experiments.spec import ExperimentSpec
 
 
@@ -26,9 +26,25 @@ def stage_output(run: RunFolder, stage: Stage) -> StageOutput:
     return StageOutput(stage, run.stage_path(stage.id), run.read_stage(stage.id)["summary"])
 
 
+#: Summary entries that may differ between two computations of the same stage (timings, file names).
+VOLATILE = frozenset({"seconds", "train_s", "wall_s", "checkpoint", "scores"})
+
+
+def stage_changes(earlier: dict, now: dict) -> dict[str, tuple]:
+    """``{entry: (earlier, now)}`` for the summary entries both computations report and that differ."""
+    return {k: (earlier[k], now[k]) for k in sorted(set(earlier) & set(now) - VOLATILE) if earlier[k] != now[k]}
+
+
 def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cell], backend: Backend,
-                  log, progress: bool, cache: dict, seconds: dict[str, float]) -> dict[str, str]:
-    """Compute the stages ``cells`` need that are not committed yet; returns ``{stage id: error}`` of failures."""
+                  log, progress: bool, cache: dict, seconds: dict[str, float],
+                  accept_changed: bool = False) -> dict[str, str]:
+    """Compute the stages ``cells`` need that are not committed yet; returns ``{stage id: error}`` of failures.
+
+    A stage whose record is committed but whose files are not (a run folder kept in git without θ1's
+    checkpoint) is computed again and must come out the same: its summary (θ1's weight hash, accuracies,
+    losses) is compared with the record the committed cells were computed from. A different result fails
+    the stage (the cells that need it wait; nothing committed is touched) unless ``accept_changed``.
+    """
     failed: dict[str, str] = {}
     needed = p.stages_for(cells, extra=True)
     todo = [s for s in needed if not run.has_stage(s.id)]
@@ -57,12 +73,37 @@ def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cel
             continue
         dt = time.perf_counter() - t0
         seconds[stage.kind] = seconds.get(stage.kind, 0.0) + dt
-        atomic_write_json(work / "stage.json", {"stage": stage.to_dict(), "summary": summary or {},
-                                                "seconds": dt, "finished": now(), "host": socket.gethostname()})
+        record = {"stage": stage.to_dict(), "summary": summary or {}, "seconds": dt, "finished": now(),
+                  "host": socket.gethostname()}
+        earlier = run.stage_record(stage.id)
+        if earlier is not None:
+            changed = stage_changes(earlier.get("summary") or {}, summary or {})
+            if changed and not accept_changed:
+                shown = "; ".join(f"{k}: {_brief(a)} -> {_brief(b)}" for k, (a, b) in list(changed.items())[:4])
+                failed[stage.id] = (
+                    f"recomputed {stage.id} (its files were not in the run folder) differs from the committed one "
+                    f"that the finished cells used ({shown}). Run where it was made (host "
+                    f"{earlier.get('host', '?')}, stage.json), restore its files, or pass --force to continue with "
+                    "the new one (each cell records its start's weight hash).")
+                log.error("stage %s: %s", stage.id, failed[stage.id])
+                run.event("stage_failed", stage=stage.id, error=failed[stage.id])
+                shutil.rmtree(work, ignore_errors=True)
+                if spec.runtime.on_error == "stop":
+                    raise RunFolderError(failed[stage.id])
+                continue
+            record["recomputed"] = {"earlier": earlier, "changed": {k: list(v) for k, v in changed.items()}}
+            log.info("stage %s: recomputed (its files were missing); %s", stage.id,
+                     "same result as the committed record" if not changed else f"CHANGED: {sorted(changed)}")
+        atomic_write_json(work / "stage.json", record)
         run.commit_dir(work, run.stage_path(stage.id))
         run.event("stage_done", stage=stage.id, seconds=round(dt, 3))
         log.info("stage %s: done in %.1f s %s", stage.id, dt, _short(summary))
     return failed
+
+
+def _brief(v) -> str:
+    text = f"{v:.6g}" if isinstance(v, float) else str(v)
+    return text if len(text) <= 24 else text[:12] + "…"
 
 
 def _short(summary: dict | None) -> str:
@@ -92,4 +133,4 @@ def export_score_tables(run: RunFolder, p: Plan) -> list[Path]:
     return written
 
 
-__all__ = ["ensure_stages", "export_score_tables", "stage_output"]
+__all__ = ["ensure_stages", "export_score_tables", "stage_changes", "stage_output"]

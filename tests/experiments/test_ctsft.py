@@ -76,6 +76,39 @@ def test_resume_computes_nothing(tiny_run, nusax_dir):
     assert again.n_run == 0 and again.n_done == 5
 
 
+def test_a_folder_kept_without_checkpoints_resumes_with_the_same_theta1(tmp_path, nusax_dir):
+    """A run folder committed to git without θ1 (.gitignore) recomputes it, checks it, runs only what is new."""
+    import shutil
+
+    spec = tiny_spec(nusax_dir, grid={"methods": ["circuit", "full"], "k": [2], "shots": [6], "seeds": [31]})
+    first = run_sweep(spec, tmp_path / "run", report=False)
+    run = first.run
+    proxy = next(run.stages_dir.glob("proxy-*"))
+    record = json.loads((proxy / "stage.json").read_text())
+    shutil.rmtree(proxy / record["summary"]["checkpoint"])  # what a clone of the repo holds
+    assert not run.has_stage(proxy.name) and run.stage_record(proxy.name) == record
+    more = tiny_spec(nusax_dir, grid={"methods": ["circuit", "full"], "k": [2], "shots": [6], "seeds": [31, 777]})
+    again = run_sweep(more, run.path, force=True, report=False)  # a second seed: only its cells run
+    assert again.status == "completed" and again.n_run == 2
+    redone = json.loads((proxy / "stage.json").read_text())
+    assert redone["recomputed"]["changed"] == {}
+    assert redone["summary"]["weights_sha256"] == record["summary"]["weights_sha256"]
+    assert set(again.results["start_sha256"]) == {record["summary"]["weights_sha256"]}
+
+    # a θ1 that comes out different is refused: the stage fails, the committed cells stay
+    shutil.rmtree(proxy / redone["summary"]["checkpoint"])
+    tampered = {**redone, "summary": {**redone["summary"], "weights_sha256": "0" * 64}}
+    (proxy / "stage.json").write_text(json.dumps(tampered))
+    lost = next(c for c in again.results["cell_id"] if "-s777-" in c)
+    run.cell_path(lost).unlink()  # one cell still to run
+    refused = run_sweep(more, run.path, report=False)
+    assert refused.status != "completed" and refused.n_run == 0
+    assert len(run.read_cells()) == 3 and all("differs from the committed one" in e for _, e in refused.failures)
+    assert json.loads((proxy / "stage.json").read_text()) == tampered
+    accepted = run_sweep(more, run.path, force=True, report=False)
+    assert accepted.status == "completed" and accepted.n_run == 1
+
+
 def test_cell_config_follows_the_spec(nusax_dir):
     spec = tiny_spec(nusax_dir, tuning={"epochs": 2, "batch_size": 6, "lr_grid": [1e-5, 1e-4],
                                         "per_method": {"full": {"lr_grid": [3e-6]}},

@@ -25,13 +25,29 @@ the load once, a Ray worker once per worker.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from circuitlab.experiments.cells import Cell, CellResult, RunContext, Stage, StageOutput
 from circuitlab.experiments.ctsft.config import cell_config, protocol_for, proxy_config
 from circuitlab.experiments.ctsft.discovery import circuit_from_order, discovery_set, growth_order
+
+
+def weights_sha256(folder: Path) -> str:
+    """sha256 of a checkpoint's weight files (``*.safetensors``, in name order): the same θ1, bit for bit.
+
+    A run folder committed without its checkpoint recomputes θ1 on resume; this says whether it came out the
+    same as the one the committed cells started from.
+    """
+    h = hashlib.sha256()
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()
 
 if TYPE_CHECKING:
     from circuitlab.experiments.spec import ExperimentSpec
@@ -109,7 +125,8 @@ class CTSFTBackend:
             hf_logging.disable_progress_bar()
         cp = ensure_proxy(proxy_config(spec, stage.proxy or ""), cache_dir=ctx.work_dir, progress=ctx.progress,
                           eval_batch_size=spec.evaluation.batch_size)
-        return {"checkpoint": str(cp.path.relative_to(ctx.work_dir)), "key": cp.key, **cp.metrics}
+        return {"checkpoint": str(cp.path.relative_to(ctx.work_dir)), "key": cp.key, **cp.metrics,
+                "weights_sha256": weights_sha256(cp.path)}
 
     def _scores_stage(self, stage: Stage, deps: dict[str, StageOutput], ctx: RunContext) -> dict[str, Any]:
         from circuitlab.discovery import get_scorer, grow_circuit, label_balanced_mean
@@ -218,7 +235,8 @@ class CTSFTBackend:
         row = {"backend": self.name, "model": spec.model.name, "dataset": spec.data.dataset,
                "start": cell.info.start, **result.row, "target_acc_before": bt["accuracy"],
                "target_f1_before": bt["macro_f1"], "proxy_acc_before": bp["accuracy"], "branch": cell.method,
-               "proxy_key": stages["proxy"].summary["key"] if "proxy" in stages else None}
+               "proxy_key": stages["proxy"].summary["key"] if "proxy" in stages else None,
+               "start_sha256": stages["proxy"].summary.get("weights_sha256") if "proxy" in stages else None}
         if row.get("proxy_acc_after") is not None:
             row["forgetting"] = bp["accuracy"] - row["proxy_acc_after"]
         meta = {**result.meta, "versions": versions(), "delta": None}
