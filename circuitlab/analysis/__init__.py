@@ -7,6 +7,7 @@
 - :mod:`~circuitlab.analysis.representations`: mean residual streams and per-layer CKA over parallel text.
 - :mod:`~circuitlab.analysis.transfer`: the difficulty measures of proxy → target pairs in one call.
 - :mod:`~circuitlab.analysis.tradeoff`: editing vs preserving, forgetting vs gain.
+- :mod:`~circuitlab.analysis.paired`: paired method differences and forgetting, two-level bootstrap.
 - :mod:`~circuitlab.analysis.stability`: bootstrap frequency of top-k membership.
 - :mod:`~circuitlab.analysis.aggregate`: mean ± std over seeds.
 - :mod:`~circuitlab.analysis.stats`: ranks, Spearman, t quantiles (no SciPy needed).
@@ -24,6 +25,7 @@ from circuitlab.analysis.difficulty import (
 )
 from circuitlab.analysis.languages import LanguageComparison, as_frame, compare_languages, split_by
 from circuitlab.analysis.overlap import jaccard, overlap_curve, overlap_matrix, spearman, spearman_matrix, top_k_heads
+from circuitlab.analysis.paired import bootstrap_mean, forgetting_by_method, paired_differences
 from circuitlab.analysis.representations import cka_by_layer, mean_residuals, representation_similarity
 from circuitlab.analysis.stability import bootstrap_topk_frequency
 from circuitlab.analysis.stats import average_ranks, percentile_interval, spearman_rho, t_ppf
@@ -53,11 +55,13 @@ __all__ = [
     "align_by_depth",
     "as_frame",
     "average_ranks",
+    "bootstrap_mean",
     "bootstrap_topk_frequency",
     "cka_by_layer",
     "compare_languages",
     "compare_models",
     "depth_bin",
+    "forgetting_by_method",
     "editing_vs_preserving",
     "forgetting_vs_gain",
     "jaccard",
@@ -68,6 +72,7 @@ __all__ = [
     "normalised_levenshtein",
     "overlap_curve",
     "overlap_matrix",
+    "paired_differences",
     "percentile_interval",
     "rank_correlation_with_ci",
     "representation_similarity",

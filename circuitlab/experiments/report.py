@@ -8,7 +8,9 @@ JSON payload, and the tables as plain HTML. It is rebuilt from the run folder
 alone (``cells/``, ``stages/``, ``manifest.json``), so ``circuitlab report RUN``
 works on a partial run, after a resume, or on another machine.
 
-Sections: the headline table (mean ± std over seeds per proxy × target × method
+Sections: paired differences between methods and forgetting per method, with
+bootstrap intervals (:mod:`~circuitlab.experiments.report_paired`; they lead, as
+the question a run answers is usually "is method a better than b?"), the headline table (mean ± std over seeds per proxy × target × method
 × k × shots), transfer difficulty (θ1's accuracy before target tuning, A0), the
 figures (target accuracy by method, accuracy against shots, forgetting against
 gain, editing vs preserving against difficulty, head-score heatmaps with the
@@ -48,12 +50,15 @@ from circuitlab.experiments.report_tables import (  # noqa: F401  (old import pa
     p_targets,
     score_tables,
 )
-from circuitlab.experiments.runfolder import RunFolder, atomic_write_text, now
+from circuitlab.experiments.report_paired import paired_section
+from circuitlab.experiments.runfolder import RunFolder, atomic_write_table, atomic_write_text, now
 from circuitlab.synthetic import FAKE_BACKEND, FAKE_LABEL, label_fake, n_fake_rows
 
 
-def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[str, list[Figure]]:
-    """The report's HTML text and its figures (nothing is written)."""
+def render_report(run: RunFolder, results: pd.DataFrame | None = None,
+                  paired: tuple | None = None) -> tuple[str, list[Figure]]:
+    """The report's HTML text and its figures (nothing is written); ``paired``: :func:`paired_section`'s
+    result when the caller already computed it."""
     from plotly.offline import get_plotlyjs
 
     manifest = run.read_manifest()
@@ -61,6 +66,7 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
     p = plan(spec)
     if results is None:
         results = run.results([c.id for c in p.cells])
+    paired_parts, paired_figs, _, _ = paired if paired is not None else paired_section(run, results)
     methods = list(spec.grid.methods)
     k_list = list(spec.grid.k) if any(METHODS[m].uses_k for m in methods) else []
     figs = build_figures(run, results, p, methods, k_list)
@@ -113,6 +119,9 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
         parts.append(f"<div class='warn'>Shared stages that failed (their figures are missing; details in "
                      f"sweep.log):<ul>{items}</ul></div>")
     fake_badge = f" <span class='badge fakebadge'>{FAKE_LABEL}: synthetic, not measured</span>" if fake else ""
+    if paired_parts:  # the lead: paired differences and forgetting with their intervals
+        parts.extend(paired_parts)
+        parts.extend(_figure_html(f, 100 + i) for i, f in enumerate(paired_figs))
     parts.append(f"<h2>Headline results{fake_badge}</h2>")
     parts.append("<p class='meta'>Mean ± std over seeds, on the test split. target_acc_before is A0 (the starting "
                  "model's target accuracy before target tuning); forgetting = proxy_acc_before − proxy_acc_after; "
@@ -152,13 +161,19 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None) -> tuple[
         f"<style>{CSS}</style>\n<script type='text/javascript'>{get_plotlyjs()}</script>\n</head><body>\n"
         + "\n".join(parts) + "\n</body></html>\n"
     )
-    return page, figs
+    return page, paired_figs + figs
 
 
 def write_report(run: RunFolder | str | Path, results: pd.DataFrame | None = None, progress: bool = False) -> Path:
     """Write ``RUN/report.html`` (self-contained) and ``RUN/figures/*.json``; return the report's path."""
     run = run if isinstance(run, RunFolder) else RunFolder(run)
-    page, figs = render_report(run, results)
+    if results is None:
+        results = run.results([c.id for c in plan(run.spec()).cells])
+    paired = paired_section(run, results)
+    page, figs = render_report(run, results, paired=paired)
+    for name, table in (("paired_differences", paired[2]), ("forgetting_by_method", paired[3])):
+        if not table.empty:  # the report's lead tables, also as files
+            atomic_write_table(table, run.path / f"{name}.csv")
     run.figures_dir.mkdir(exist_ok=True)
     for f in figs:
         if f.fig is not None:

@@ -4,6 +4,7 @@
 - :mod:`~circuitlab.plots.heatmaps`: layer × head score grids, side by side, differences.
 - :mod:`~circuitlab.plots.comparisons`: overlap against chance, pairwise matrices.
 - :mod:`~circuitlab.plots.representations`: linear CKA per layer across languages.
+- :mod:`~circuitlab.plots.paired`: forest plots of paired differences and forgetting with intervals.
 - :mod:`~circuitlab.plots.tradeoff`: editing vs preserving, forgetting vs gain, accuracy vs shots.
 - :mod:`~circuitlab.plots.standard`: the whole standard set from saved tables (``circuitlab plot``).
   (its parts: :mod:`~circuitlab.plots.standard_scores`, :mod:`~circuitlab.plots.standard_results`,
@@ -19,6 +20,7 @@ from circuitlab.plots.comparisons import (
 )
 from circuitlab.plots.export import FigureExportError, save_figure
 from circuitlab.plots.heatmaps import difference_heatmap, head_heatmap, side_by_side, stability_heatmap
+from circuitlab.plots.paired import paired_forest
 from circuitlab.plots.representations import cka_plot
 from circuitlab.plots.standard import StandardFigures, save_figures, standard_figures
 from circuitlab.plots.style import DIVERGING, METHOD_COLORS, OKABE_ITO, SEQUENTIAL, apply_style, color_map
@@ -38,6 +40,7 @@ __all__ = [
     "difference_heatmap",
     "forgetting_vs_gain_scatter",
     "head_heatmap",
+    "paired_forest",
     "model_alignment_plot",
     "overlap_curve_plot",
     "overlap_curves_plot",

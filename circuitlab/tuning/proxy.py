@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from circuitlab.defaults import DEFAULT_MODEL, DEFAULT_PROXY
-from circuitlab.models import cache_root, load_model, resolve_model_path
+from circuitlab import models
+from circuitlab.models import cache_root, resolve_model_path
 from circuitlab.tasks import make_task
 from circuitlab.tuning.protocol import DataProtocol, label_counts
 from circuitlab.tuning.trainer import TrainConfig, write_json
@@ -91,7 +92,7 @@ class ProxyCheckpoint:
 
     def load(self, **kwargs):
         """Boot θ1 as a :class:`~circuitlab.models.LoadedModel`."""
-        return load_model(str(self.path), **kwargs)
+        return models.load_model(str(self.path), **kwargs)
 
     @property
     def metrics(self) -> dict:
@@ -135,7 +136,7 @@ def ensure_proxy(
     final = proxy_dir(config, cache_dir)
     key = config.key()
     t0 = time.perf_counter()
-    model = load_model(config.model)
+    model = models.load_model(config.model)  # looked up at call time (tests stub it)
     task = make_task(config.data.dataset, model.tokenizer)
     examples = config.data.proxy_train(config.language, config.n_src, config.seed)
     val = config.data.validation(config.language)

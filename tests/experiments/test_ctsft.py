@@ -71,6 +71,25 @@ def test_cells_and_baselines_keep_per_example_correctness(tiny_run):
         assert summary["correct"].count("1") / summary["n"] == pytest.approx(summary["accuracy"])
 
 
+def test_report_leads_with_paired_differences_over_blocks_and_examples(tiny_run):
+    import pandas as pd
+
+    from circuitlab.experiments import write_report
+
+    run = tiny_run.run
+    page = write_report(run).read_text()
+    assert page.index("Paired differences") < page.index("Headline results")
+    diffs = pd.read_csv(run.path / "paired_differences.csv")
+    assert {"circuit − full", "ctsft-auto − full", "circuit − nearzero"} <= set(diffs["comparison"])
+    assert set(diffs["levels"]) == {"blocks + examples"} and (diffs["n_examples"] == 12).all()
+    df = tiny_run.results.set_index("method")
+    row = diffs[(diffs["comparison"] == "circuit − full") & (diffs["k"] == "pooled")].iloc[0]
+    assert row["delta"] == pytest.approx(df.loc["circuit", "target_acc"] - df.loc["full", "target_acc"])
+    forget = pd.read_csv(run.path / "forgetting_by_method.csv").set_index("method")
+    assert forget.loc["full", "delta"] == pytest.approx(df.loc["full", "forgetting"])
+    assert (run.figures_dir / "paired_differences.json").exists()
+
+
 def test_resume_computes_nothing(tiny_run, nusax_dir):
     again = run_sweep(tiny_spec(nusax_dir), tiny_run.run.path, report=False)
     assert again.n_run == 0 and again.n_done == 5
