@@ -141,10 +141,13 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None,
     parts.append(f"<details><summary>{len(rows)} rows (also in results.csv / results.parquet)</summary>"
                  f"<div class='scroll'>{_table_html(rows)}</div></details>")
     parts.append("<h2>Provenance</h2>")
-    sess_rows = [{"#": i, "started": s.get("started"), "finished": s.get("finished"), "status": s.get("status"),
-                  "executor": s.get("executor"), "cells run": s.get("cells_run"), "failed": s.get("cells_failed"),
-                  "host": (s.get("host") or {}).get("hostname", "")} for i, s in enumerate(sessions)]
-    parts.append(_table_html(sess_rows))
+    sess_rows = [{"#": i, "started": s.get("started"), "finished": s.get("finished"), "wall": _wall(s),
+                  "status": s.get("status"), "executor": s.get("executor"), "cells run": s.get("cells_run"),
+                  "failed": s.get("cells_failed"), "host": (s.get("host") or {}).get("hostname", ""),
+                  "command": _command(s.get("argv"))} for i, s in enumerate(sessions)]
+    total = sum(_seconds(s) for s in sessions)
+    parts.append(f"<p class='meta'>{len(sessions)} session(s), {_hms(total)} of wall time in all.</p>")
+    parts.append(_table_html(sess_rows, left=("command",)))
     versions = manifest.get("versions") or {}
     parts.append("<details><summary>Package versions</summary>" + _table_html(
         [{"package": k, "version": v or "not installed"} for k, v in versions.items()], left=("package",))
@@ -162,6 +165,31 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None,
         + "\n".join(parts) + "\n</body></html>\n"
     )
     return page, paired_figs + figs
+
+
+def _seconds(session: dict) -> float:
+    from datetime import datetime
+
+    try:
+        return (datetime.fromisoformat(session["finished"]) - datetime.fromisoformat(session["started"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _wall(session: dict) -> str:
+    return _hms(_seconds(session)) if session.get("finished") else "—"
+
+
+def _command(argv: list[str] | None) -> str:
+    """The command as typed: the program's name without its folder, then the arguments."""
+    if not argv:
+        return ""
+    return " ".join([Path(argv[0]).name, *argv[1:]])
 
 
 def write_report(run: RunFolder | str | Path, results: pd.DataFrame | None = None, progress: bool = False) -> Path:

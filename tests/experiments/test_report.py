@@ -48,6 +48,9 @@ def test_report_is_self_contained(finished_run):
         assert f"data-name='{name}'" in page, name
         assert (finished_run.figures_dir / f"{name}.json").exists()
     assert "Headline results" in page and "Transfer difficulty" in page and "fake" in page
+    # provenance: each session's wall time and command; the fake rows have no per-example bits
+    assert re.search(r"1 session\(s\), \d+:\d\d:\d\d of wall time in all", page)
+    assert "blocks + examples" not in page and "Paired differences" in page
     fig = pio.read_json(finished_run.figures_dir / "accuracy_by_method.json")
     assert len(fig.data) >= 5
 
