@@ -67,7 +67,7 @@ class Unit:
 
 def bits(text: str | None) -> np.ndarray | None:
     """``"1011"`` -> ``array([1, 0, 1, 1], int8)``; ``None`` or ``""`` -> ``None``."""
-    if not text:
+    if not isinstance(text, str) or not text:  # None, "" or NaN (a table column with missing bits)
         return None
     return (np.frombuffer(text.encode("ascii"), dtype=np.uint8) - ord("0")).astype(np.int8)
 
@@ -167,6 +167,14 @@ def forgetting_units(results: pd.DataFrame, method: str) -> list[Unit]:
     return units
 
 
+def _one_level(units: list[Unit]) -> list[Unit]:
+    """Where some units lack per-example bits (cells made before they were kept), every unit falls back to
+    its mean difference, so that the comparison is made on blocks alone rather than refused."""
+    if any(len(u.d) == 1 for u in units) and any(len(u.d) > 1 for u in units):
+        return [Unit(u.block, u.k, u.language, np.array([float(u.d.mean())])) for u in units]
+    return units
+
+
 def _rows(units: list[Unit], base: dict, n_boot: int, ci: float, seed: int) -> list[dict]:
     """One row per k (when the units have several) and one pooled row."""
     out = []
@@ -199,7 +207,7 @@ def paired_differences(results: pd.DataFrame, comparisons: Sequence[tuple[str, s
     """
     rows: list[dict] = []
     for a, b in comparisons:
-        units = pair_units(results, a, b, metric)
+        units = _one_level(pair_units(results, a, b, metric))
         if not units:
             continue
         levels = "blocks + examples" if all(len(u.d) > 1 for u in units) else "blocks"
@@ -220,7 +228,7 @@ def forgetting_by_method(results: pd.DataFrame, methods: Sequence[str] | None = 
     methods = list(methods) if methods is not None else list(dict.fromkeys(results["method"]))
     rows: list[dict] = []
     for m in methods:
-        units = forgetting_units(results, m)
+        units = _one_level(forgetting_units(results, m))
         if not units:
             continue
         levels = "blocks + examples" if all(len(u.d) > 1 for u in units) else "blocks"

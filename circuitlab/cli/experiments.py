@@ -79,8 +79,7 @@ def sweep_cmd(
                                                      "(runtime.address; default: a local instance)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or console log (runtime.quiet)."),
     force: bool = typer.Option(False, help="Continue a run folder made by a different spec (keeps the cells "
-                                           "the new spec still contains), or with a recomputed θ1 that differs "
-                                           "from the committed one."),
+                                           "the new spec still contains)."),
     overwrite: bool = typer.Option(False, help="Delete the run folder's results first and start over."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="FIELD=VALUE spec override, repeatable "
                                                                  "(e.g. tuning.lr=1e-4)."),

@@ -197,7 +197,11 @@ def write_report(run: RunFolder | str | Path, results: pd.DataFrame | None = Non
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     if results is None:
         results = run.results([c.id for c in plan(run.spec()).cells])
-    paired = paired_section(run, results)
+    try:
+        paired = paired_section(run, results)
+    except Exception as exc:  # noqa: BLE001 - the lead section must never cost the whole report
+        note = f"<p class='warn'>Paired differences not computed: {html.escape(str(exc))}</p>"
+        paired = ([note], [], pd.DataFrame(), pd.DataFrame())
     page, figs = render_report(run, results, paired=paired)
     for name, table in (("paired_differences", paired[2]), ("forgetting_by_method", paired[3])):
         if not table.empty:  # the report's lead tables, also as files

@@ -331,8 +331,10 @@ class RunFolder:
         record = self.stage_record(sid)
         if record is None:
             return False
-        summary = record.get("summary") or {}
-        return all((self.stage_path(sid) / summary[k]).exists() for k in STAGE_FILES if summary.get(k))
+        summary, folder = record.get("summary") or {}, self.stage_path(sid)
+        if summary.get("checkpoint") and not any((folder / summary["checkpoint"]).glob("*.safetensors")):
+            return False  # θ1's folder without its weights
+        return all((folder / summary[k]).exists() for k in STAGE_FILES if summary.get(k))
 
     def stage_record(self, sid: str) -> dict[str, Any] | None:
         """The committed ``stage.json`` of ``sid``, or ``None``."""

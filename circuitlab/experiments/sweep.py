@@ -148,8 +148,7 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, ove
     Args:
         spec: the validated spec (``runtime`` decides executor, quietness, error policy).
         out: the run folder.
-        force: accept a folder made by a different spec (keep the cells still in the grid), and a stage
-            recomputed because its files were missing that differs from its committed record.
+        force: accept a folder made by a different spec (keep the cells still in the grid).
         overwrite: empty a folder made by a different (or the same) spec first.
         spec_source: where the spec came from (recorded in the manifest).
         report: rebuild ``report.html`` at the end.
@@ -195,8 +194,7 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, ove
             bar = tqdm(total=len(p.cells), initial=len(done), desc="cells", unit="cell", disable=not progress,
                        dynamic_ncols=True)
             try:
-                failed_stages = ensure_stages(run, spec, p, todo, backend, log, progress, cache, seconds,
-                                              accept_changed=force)
+                failed_stages = ensure_stages(run, spec, p, todo, backend, log, progress, cache, seconds)
                 if failed_stages:
                     blocked = [c for c in todo if set(p.needs[c.id].values()) & set(failed_stages)]
                     for c in blocked:

@@ -36,14 +36,14 @@ def stage_changes(earlier: dict, now: dict) -> dict[str, tuple]:
 
 
 def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cell], backend: Backend,
-                  log, progress: bool, cache: dict, seconds: dict[str, float],
-                  accept_changed: bool = False) -> dict[str, str]:
+                  log, progress: bool, cache: dict, seconds: dict[str, float]) -> dict[str, str]:
     """Compute the stages ``cells`` need that are not committed yet; returns ``{stage id: error}`` of failures.
 
     A stage whose record is committed but whose files are not (a run folder kept in git without θ1's
     checkpoint) is computed again and must come out the same: its summary (θ1's weight hash, accuracies,
-    losses) is compared with the record the committed cells were computed from. A different result fails
-    the stage (the cells that need it wait; nothing committed is touched) unless ``accept_changed``.
+    losses) is compared with the record the committed cells, scores and baselines were computed from. A
+    different result fails the stage: the cells that need it wait and nothing committed is touched (mixing
+    two θ1s in one folder would pair cells that started from different models).
     """
     failed: dict[str, str] = {}
     needed = p.stages_for(cells, extra=True)
@@ -77,14 +77,17 @@ def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cel
                   "host": socket.gethostname()}
         earlier = run.stage_record(stage.id)
         if earlier is not None:
-            changed = stage_changes(earlier.get("summary") or {}, summary or {})
-            if changed and not accept_changed:
+            before = earlier.get("summary") or {}
+            changed = stage_changes(before, summary or {})
+            unverifiable = stage.kind == "proxy" and "weights_sha256" not in before
+            if changed or unverifiable:
                 shown = "; ".join(f"{k}: {_brief(a)} -> {_brief(b)}" for k, (a, b) in list(changed.items())[:4])
+                why = (f"differs from the committed one that the finished cells used ({shown})" if changed else
+                       "cannot be checked against the committed one (its record has no weights_sha256)")
                 failed[stage.id] = (
-                    f"recomputed {stage.id} (its files were not in the run folder) differs from the committed one "
-                    f"that the finished cells used ({shown}). Run where it was made (host "
-                    f"{earlier.get('host', '?')}, stage.json), restore its files, or pass --force to continue with "
-                    "the new one (each cell records its start's weight hash).")
+                    f"recomputed {stage.id} (its files were not in the run folder) {why}. Restore its files, run "
+                    f"where it was made (host {earlier.get('host', '?')}: same hardware, same thread count), or "
+                    "start a new run folder.")
                 log.error("stage %s: %s", stage.id, failed[stage.id])
                 run.event("stage_failed", stage=stage.id, error=failed[stage.id])
                 shutil.rmtree(work, ignore_errors=True)

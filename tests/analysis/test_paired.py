@@ -132,3 +132,12 @@ def test_bad_input_says_what_is_wrong():
     units = [Unit(("a",), 1, "javanese", np.zeros(4)), Unit(("b",), 1, "javanese", np.zeros(5))]
     with pytest.raises(UserError, match="same test examples"):
         bootstrap_mean(units)
+
+
+def test_cells_without_bits_fall_back_to_blocks_instead_of_failing():
+    df = _table(np.random.default_rng(6), {"circuit": 0.7, "random": 0.6})
+    mixed = df.copy().astype({"target_correct": object})
+    mixed.loc[mixed.index[0], "target_correct"] = np.nan  # one cell made before the bits were kept
+    row = paired_differences(mixed, [("circuit", "random")], n_boot=500).iloc[-1]
+    assert row["levels"] == "blocks" and row["n_examples"] == 1
+    assert row["delta"] == pytest.approx(paired_differences(df, [("circuit", "random")], n_boot=500).iloc[-1]["delta"])
