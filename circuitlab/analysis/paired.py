@@ -96,8 +96,8 @@ def bootstrap_mean(units: Sequence[Unit], *, n_boot: int = 4000, ci: float = 0.9
             raise UserError(f"Units evaluated on {lang!r} have different numbers of examples {sorted(n)}; a paired "
                             "bootstrap needs the same test examples in every cell.")
         n_ex = n.pop()
-        weights = rng.multinomial(n_ex, np.full(n_ex, 1.0 / n_ex), size=n_boot).astype(np.float32) / n_ex
-        d = np.stack([u.d for u in mine]).astype(np.float32)  # [units, n]
+        weights = rng.multinomial(n_ex, np.full(n_ex, 1.0 / n_ex), size=n_boot) / n_ex
+        d = np.stack([u.d for u in mine]).astype(np.float64)  # [units, n]
         values = weights @ d.T  # [n_boot, units]: each unit's mean difference on the redrawn examples
         for j, u in enumerate(mine):
             per_block[:, col[u.block]] += values[:, j]
