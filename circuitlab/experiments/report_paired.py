@@ -100,7 +100,8 @@ def paired_section(run: RunFolder, results: pd.DataFrame, *, n_boot: int = 4000,
              "and the test sentences (a method without a head budget is paired with every k). Δ is the mean over "
              "target × seed blocks of the mean per-example difference in target-test correctness. The interval is "
              f"a {ci:.0%} percentile bootstrap ({n_boot} replicates) that redraws the blocks and, per language, the "
-             "test examples (one draw for both methods); p_boot is its two-sided bootstrap p-value.</p>"]
+             "test examples (one draw for both methods); p_boot is its two-sided bootstrap p-value. Intervals are "
+             "per row, not adjusted for the number of rows.</p>"]
     figs: list[Figure] = []
     if not diffs.empty:
         lead = diffs[[(a, b) in LEAD for a, b in zip(diffs["a"], diffs["b"])]]
