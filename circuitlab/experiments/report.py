@@ -141,6 +141,10 @@ def render_report(run: RunFolder, results: pd.DataFrame | None = None,
     parts.append(f"<details><summary>{len(rows)} rows (also in results.csv / results.parquet)</summary>"
                  f"<div class='scroll'>{_table_html(rows)}</div></details>")
     parts.append("<h2>Provenance</h2>")
+    nexts = [s.get("started") for s in sessions[1:]] + [None]
+    sessions = [s if s.get("finished") else {**s, "finished": run.last_event_time(s.get("started"), nxt),
+                                               "status": f"{s.get('status')} (until its last event)"}
+                for s, nxt in zip(sessions, nexts)]
     sess_rows = [{"#": i, "started": s.get("started"), "finished": s.get("finished"), "wall": _wall(s),
                   "status": s.get("status"), "executor": s.get("executor"), "cells run": s.get("cells_run"),
                   "failed": s.get("cells_failed"), "host": (s.get("host") or {}).get("hostname", ""),

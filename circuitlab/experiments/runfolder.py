@@ -214,9 +214,12 @@ class RunFolder:
     def start_session(self, executor: str, n_cells: int, n_done: int) -> int:
         """Record a new session (versions, git, host, start time); returns its index."""
         m = self.read_manifest()
-        for s in m["sessions"]:
+        for i, s in enumerate(m["sessions"]):
             if s.get("status") == "running":  # the process that wrote it died (kill -9, power loss)
                 s["status"] = "interrupted"
+                nxt = m["sessions"][i + 1]["started"] if i + 1 < len(m["sessions"]) else None
+                s["finished"] = s.get("finished") or self.last_event_time(s.get("started"), nxt)
+                s["finished_from"] = "last event (the process died)"
         session = {
             "started": now(), "finished": None, "status": "running", "executor": executor,
             "cells_total": n_cells, "cells_done_at_start": n_done, "cells_run": 0, "cells_failed": 0,
@@ -276,6 +279,12 @@ class RunFolder:
             os.write(fd, line.encode())
         finally:
             os.close(fd)
+
+    def last_event_time(self, since: str | None, until: str | None = None) -> str | None:
+        """Time of the last event in ``[since, until)`` (how long a session that died without a word ran)."""
+        times = [e["t"] for e in self.events() if "t" in e and (since is None or e["t"] >= since)
+                 and (until is None or e["t"] < until)]
+        return max(times) if times else None
 
     def events(self) -> list[dict[str, Any]]:
         if not self.events_path.exists():

@@ -29,6 +29,8 @@ the Ray executor (:mod:`~circuitlab.experiments.sweep_ray`).
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import socket
@@ -141,6 +143,27 @@ def make_executor(spec: ExperimentSpec) -> Executor:
 # -- the sweep ----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, a job scheduler's time limit) ends a sweep like Ctrl-C: the session is closed
+    with its end time and the results table is written (background jobs ignore SIGINT)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, overwrite: bool = False,
               spec_source: str | None = None, report: bool = True, backend: Backend | None = None) -> SweepSummary:
     """Run (or resume) ``spec`` into the run folder ``out``; see the module docstring.
@@ -167,7 +190,7 @@ def run_sweep(spec: ExperimentSpec, out: str | Path, *, force: bool = False, ove
 
         torch.set_num_threads(spec.runtime.threads)
     t_start = time.perf_counter()
-    with run.lock():
+    with run.lock(), _terminate_as_interrupt():
         prepared = run.prepare(spec, force=force, overwrite=overwrite, spec_source=spec_source)
         with run_logging(run, quiet=quiet) as log:
             p = plan(spec)

@@ -103,6 +103,27 @@ def test_sigkill_midway_then_rerun(tmp_path, spec_dict):
     assert set(ids) - set(done_events) <= finished_before and len(set(ids) - set(done_events)) <= 1
     sessions = run.read_manifest()["sessions"]
     assert [s["status"] for s in sessions] == ["interrupted", "completed"]
+    # the killed session ends at its last event, not never
+    assert sessions[0]["finished"] and sessions[0]["started"] <= sessions[0]["finished"] <= sessions[1]["started"]
+
+
+def test_sigterm_ends_a_sweep_like_ctrl_c(tmp_path, spec_dict):
+    """`kill` (and a scheduler's time limit) closes the session and writes the results table."""
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text(dump_toml(spec_dict(backend_options={"sleep_s": 0.25}, grid={"seeds": [31, 777]})))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-c", CLI, "sweep", str(spec_file), "--out", str(out), "--quiet", "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "cells").glob("*.json"))) < 3:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    proc.terminate()
+    proc.wait(timeout=60)
+    session = RunFolder(out).read_manifest()["sessions"][-1]
+    assert session["status"] == "interrupted" and session["finished"]
+    done = {p.stem for p in (out / "cells").glob("*.json")}
+    assert set(pd.read_parquet(out / "results.parquet")["cell_id"]) == done
 
 
 def test_a_failed_stage_blocks_only_the_cells_that_need_it(tmp_path, fake_spec):
