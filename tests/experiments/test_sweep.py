@@ -56,6 +56,17 @@ def test_failed_cells_are_retried_on_the_next_run(tmp_path, fake_spec):
     assert s.n_run == 2 and s.n_done == 18 and s.status == "completed"
 
 
+def _sweep_until(spec_file, out, n_cells: int):
+    """Start `circuitlab sweep` in a subprocess and return (its command, the process) once n_cells are done."""
+    cmd = [sys.executable, "-c", CLI, "sweep", str(spec_file), "--out", str(out), "--quiet", "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "cells").glob("*.json"))) < n_cells:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    return cmd, proc
+
+
 def test_sigkill_midway_then_rerun(tmp_path, spec_dict):
     """kill -9 a sweep subprocess mid-run; the rerun completes it, every cell once, none recomputed."""
     log = tmp_path / "calls.jsonl"
@@ -63,12 +74,7 @@ def test_sigkill_midway_then_rerun(tmp_path, spec_dict):
     spec_file.write_text(dump_toml(spec_dict(backend_options={"sleep_s": 0.25, "calls_log": str(log)},
                                              grid={"seeds": [31, 777, 2025]})))
     out = tmp_path / "run"
-    cmd = [sys.executable, "-c", CLI, "sweep", str(spec_file), "--out", str(out), "--quiet", "--no-report"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / "cells").glob("*.json"))) < 8:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.05)
+    cmd, proc = _sweep_until(spec_file, out, 8)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -112,12 +118,7 @@ def test_sigterm_ends_a_sweep_like_ctrl_c(tmp_path, spec_dict):
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(dump_toml(spec_dict(backend_options={"sleep_s": 0.25}, grid={"seeds": [31, 777]})))
     out = tmp_path / "run"
-    cmd = [sys.executable, "-c", CLI, "sweep", str(spec_file), "--out", str(out), "--quiet", "--no-report"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / "cells").glob("*.json"))) < 3:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.05)
+    _, proc = _sweep_until(spec_file, out, 3)
     proc.terminate()
     proc.wait(timeout=60)
     session = RunFolder(out).read_manifest()["sessions"][-1]
