@@ -94,9 +94,9 @@ def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cel
                 if spec.runtime.on_error == "stop":
                     raise RunFolderError(failed[stage.id])
                 continue
-            record["recomputed"] = {"earlier": earlier, "changed": {k: list(v) for k, v in changed.items()}}
-            log.info("stage %s: recomputed (its files were missing); %s", stage.id,
-                     "same result as the committed record" if not changed else f"CHANGED: {sorted(changed)}")
+            earlier = {k: v for k, v in earlier.items() if k != "recomputed"}  # one level, not a chain per session
+            record["recomputed"] = {"earlier": earlier, "changed": {}}
+            log.info("stage %s: recomputed (its files were missing); same result as the committed record", stage.id)
         atomic_write_json(work / "stage.json", record)
         run.commit_dir(work, run.stage_path(stage.id))
         run.event("stage_done", stage=stage.id, seconds=round(dt, 3))
