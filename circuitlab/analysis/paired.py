@@ -113,6 +113,13 @@ def bootstrap_mean(units: Sequence[Unit], *, n_boot: int = 4000, ci: float = 0.9
                 n_units=len(units), n_examples=int(np.median([len(u.d) for u in units])))
 
 
+def _finished(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose cell finished (``status`` ok, or no status column)."""
+    if "status" not in results.columns:
+        return results
+    return results[results["status"].fillna("ok") == "ok"]
+
+
 def _key(row: pd.Series) -> tuple:
     return tuple(row[c] for c in BLOCK)
 
@@ -131,7 +138,7 @@ def _diff(a: pd.Series, b: pd.Series, metric: str) -> np.ndarray:
 
 def pair_units(results: pd.DataFrame, a: str, b: str, metric: str = "target_acc") -> list[Unit]:
     """The paired units of ``a − b`` in ``results`` (one row per cell; ``target_correct`` bits when known)."""
-    ok = results[results.get("status", pd.Series("ok", index=results.index)).fillna("ok") == "ok"]
+    ok = _finished(results)
     ra, rb = ok[ok["method"] == a], ok[ok["method"] == b]
     if ra.empty or rb.empty:
         return []
@@ -154,8 +161,8 @@ def pair_units(results: pd.DataFrame, a: str, b: str, metric: str = "target_acc"
 
 def forgetting_units(results: pd.DataFrame, method: str) -> list[Unit]:
     """Per-example forgetting (``correct before − after`` on the proxy test set) of ``method``'s cells."""
-    ok = results[(results["method"] == method)
-                 & (results.get("status", pd.Series("ok", index=results.index)).fillna("ok") == "ok")]
+    ok = _finished(results)
+    ok = ok[ok["method"] == method]
     units = []
     for _, r in ok.iterrows():
         before, after = bits(r.get("proxy_correct_before")), bits(r.get("proxy_correct"))
@@ -173,6 +180,10 @@ def _one_level(units: list[Unit]) -> list[Unit]:
     if any(len(u.d) == 1 for u in units) and any(len(u.d) > 1 for u in units):
         return [Unit(u.block, u.k, u.language, np.array([float(u.d.mean())])) for u in units]
     return units
+
+
+def _levels(units: list[Unit]) -> str:
+    return "blocks + examples" if all(len(u.d) > 1 for u in units) else "blocks"
 
 
 def _rows(units: list[Unit], base: dict, n_boot: int, ci: float, seed: int) -> list[dict]:
@@ -210,8 +221,8 @@ def paired_differences(results: pd.DataFrame, comparisons: Sequence[tuple[str, s
         units = _one_level(pair_units(results, a, b, metric))
         if not units:
             continue
-        levels = "blocks + examples" if all(len(u.d) > 1 for u in units) else "blocks"
-        rows += _rows(units, {"comparison": f"{a} − {b}", "a": a, "b": b, "levels": levels}, n_boot, ci, seed)
+        rows += _rows(units, {"comparison": f"{a} − {b}", "a": a, "b": b, "levels": _levels(units)}, n_boot, ci,
+                      seed)
     df = pd.DataFrame(rows)
     if not df.empty:
         df["verdict"] = [_verdict(r.ci_lo, r.ci_hi, r.a, r.b) for r in df.itertuples()]
@@ -231,8 +242,7 @@ def forgetting_by_method(results: pd.DataFrame, methods: Sequence[str] | None = 
         units = _one_level(forgetting_units(results, m))
         if not units:
             continue
-        levels = "blocks + examples" if all(len(u.d) > 1 for u in units) else "blocks"
-        rows += _rows(units, {"method": m, "levels": levels}, n_boot, ci, seed)
+        rows += _rows(units, {"method": m, "levels": _levels(units)}, n_boot, ci, seed)
     return pd.DataFrame(rows)
 
 

@@ -64,9 +64,9 @@ def _sentence(row: pd.Series, ci: float) -> str:
     where = f"pooled over k, {row['n_blocks']} target × seed blocks" if row["k"] == "pooled" else \
         f"{row['n_blocks']} blocks"
     span = f"Δ = {_fmt(row['delta'])} [{_fmt(row['ci_lo'])}, {_fmt(row['ci_hi'])}] ({ci:.0%} CI, {where})"
-    if row["ci_lo"] > 0:
+    if row["verdict"] == f"{a} better":
         return f"{a} beats {b}: {span}; the interval excludes 0."
-    if row["ci_hi"] < 0:
+    if row["verdict"] == f"{b} better":
         return f"{b} beats {a}: {span}; the interval excludes 0."
     return f"{a} and {b} are not separable: {span}; the interval includes 0."
 

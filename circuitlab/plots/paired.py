@@ -23,7 +23,7 @@ def paired_forest(table: pd.DataFrame, group: str = "comparison", x_title: str =
     if table.empty:
         raise ValueError("no rows to plot")
     groups = list(dict.fromkeys(table[group]))
-    colors = color_map([str(g).split(" − ")[0] for g in groups]) if group == "method" else {}
+    colors = color_map(map(str, groups)) if group == "method" else {}  # a method keeps its colour
     fig = go.Figure()
     labels: list[str] = []
     for i, g in enumerate(groups):
