@@ -50,7 +50,7 @@ from circuitlab.experiments.report_tables import (  # noqa: F401  (old import pa
     p_targets,
     score_tables,
 )
-from circuitlab.experiments.report_paired import paired_section
+from circuitlab.experiments.report_paired import paired_markdown, paired_section
 from circuitlab.experiments.runfolder import RunFolder, atomic_write_table, atomic_write_text, now
 from circuitlab.synthetic import FAKE_BACKEND, FAKE_LABEL, label_fake, n_fake_rows
 
@@ -210,6 +210,8 @@ def write_report(run: RunFolder | str | Path, results: pd.DataFrame | None = Non
     for name, table in (("paired_differences", paired[2]), ("forgetting_by_method", paired[3])):
         if not table.empty:  # the report's lead tables, also as files
             atomic_write_table(table, run.path / f"{name}.csv")
+    if not (paired[2].empty and paired[3].empty):  # the same, as Markdown for a README or a draft
+        atomic_write_text(run.path / "paired_differences.md", paired_markdown(paired[2], paired[3]))
     run.figures_dir.mkdir(exist_ok=True)
     for f in figs:
         if f.fig is not None:

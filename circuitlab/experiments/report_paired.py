@@ -79,6 +79,48 @@ def paired_tables(run: RunFolder, results: pd.DataFrame, *, n_boot: int = 4000, 
             forgetting_by_method(df, n_boot=n_boot, ci=ci, seed=seed))
 
 
+def _signed(x: float) -> str:
+    return f"{x:+.3f}".replace("-", "−")
+
+
+def paired_markdown(diffs: pd.DataFrame, forget: pd.DataFrame | None = None,
+                    comparisons: tuple[tuple[str, str], ...] = LEAD) -> str:
+    """The lead comparisons (and forgetting) as Markdown tables, one column per k and pooled:
+    ``Δ [lo, hi]``, bold where the interval excludes 0. For a README or a paper draft."""
+
+    def column(k: object) -> str:  # a method without a head budget (k "—") goes with the pooled rows
+        try:
+            return f"k = {float(k):g}"  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return "pooled"
+
+    def table(rows: pd.DataFrame, key: str, names: list[str], head: str) -> list[str]:
+        rows = rows.assign(column=[column(k) for k in rows["k"]])
+        cols = sorted(set(rows["column"]) - {"pooled"}, key=lambda c: float(c[4:])) + ["pooled"]
+        out = [f"| {head} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for name in names:
+            cells = []
+            for k in cols:
+                hit = rows[(rows[key] == name) & (rows["column"] == k)]
+                if hit.empty:
+                    cells.append("")
+                    continue
+                r = hit.iloc[0]
+                text = f"{_signed(r['delta'])} [{_signed(r['ci_lo'])}, {_signed(r['ci_hi'])}]"
+                cells.append(f"**{text}**" if r["ci_lo"] > 0 or r["ci_hi"] < 0 else text)
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        return out
+
+    lines: list[str] = []
+    if diffs is not None and not diffs.empty:
+        names = [f"{a} − {b}" for a, b in comparisons if f"{a} − {b}" in set(diffs["comparison"])]
+        lines += table(diffs, "comparison", names, "paired difference in target accuracy")
+    if forget is not None and not forget.empty:
+        lines += [""] if lines else []
+        lines += table(forget, "method", list(dict.fromkeys(forget["method"])), "forgetting (proxy before − after)")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def _rows(table: pd.DataFrame, first: list[str]) -> list[dict[str, str]]:
     cols = first + ["k", "delta", "ci_lo", "ci_hi", "p_boot", "n_blocks", "n_units", "n_examples", "levels"] + \
         (["verdict"] if "verdict" in table.columns else [])
@@ -134,4 +176,4 @@ def paired_section(run: RunFolder, results: pd.DataFrame, *, n_boot: int = 4000,
     return parts, figs, diffs, forget
 
 
-__all__ = ["LEAD", "paired_section", "paired_tables", "with_correctness"]
+__all__ = ["LEAD", "paired_markdown", "paired_section", "paired_tables", "with_correctness"]

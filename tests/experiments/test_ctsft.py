@@ -88,6 +88,8 @@ def test_report_leads_with_paired_differences_over_blocks_and_examples(tiny_run)
     forget = pd.read_csv(run.path / "forgetting_by_method.csv").set_index("method")
     assert forget.loc["full", "delta"] == pytest.approx(df.loc["full", "forgetting"])
     assert (run.figures_dir / "paired_differences.json").exists()
+    md = (run.path / "paired_differences.md").read_text()
+    assert f"{row['delta']:+.3f}".replace("-", "−") in md.split("| circuit − full |")[1].splitlines()[0]
 
 
 def test_resume_computes_nothing(tiny_run, nusax_dir):

@@ -124,3 +124,21 @@ def test_report_renders_offline_in_headless_chromium(finished_run):
     # plotly replaces each figure's empty div with an SVG scene when (and only when) plotly.js ran
     assert dom.count('class="plot-container plotly"') == n_figures >= 8
     assert dom.count('class="main-svg"') >= n_figures
+
+
+def test_paired_markdown_puts_k_in_columns_and_bolds_intervals_that_exclude_zero():
+    from circuitlab.experiments.report_paired import paired_markdown
+
+    diffs = pd.DataFrame({"comparison": ["circuit − random"] * 3 + ["circuit − full"],
+                          "a": ["circuit"] * 4, "b": ["random"] * 3 + ["full"],
+                          "k": [1.0, 16.0, "pooled", "pooled"],
+                          "delta": [0.044, -0.008, 0.004, -0.053], "ci_lo": [0.026, -0.024, -0.009, -0.102],
+                          "ci_hi": [0.064, 0.008, 0.018, -0.008]})
+    forget = pd.DataFrame({"method": ["full"], "k": ["—"], "delta": [-0.064], "ci_lo": [-0.11], "ci_hi": [-0.017]})
+    lines = paired_markdown(diffs, forget).splitlines()
+    assert lines[0] == "| paired difference in target accuracy | k = 1 | k = 16 | pooled |"
+    assert lines[2] == ("| circuit − random | **+0.044 [+0.026, +0.064]** | −0.008 [−0.024, +0.008] "
+                        "| +0.004 [−0.009, +0.018] |")
+    assert lines[3] == "| circuit − full |  |  | **−0.053 [−0.102, −0.008]** |"  # ctsft-auto absent: no row
+    assert lines[-1] == "| full | **−0.064 [−0.110, −0.017]** |"  # a method without k: the pooled column
+    assert paired_markdown(pd.DataFrame(), None) == ""
