@@ -95,7 +95,7 @@ def ensure_stages(run: RunFolder, spec: ExperimentSpec, p: Plan, cells: list[Cel
                     raise RunFolderError(failed[stage.id])
                 continue
             earlier = {k: v for k, v in earlier.items() if k != "recomputed"}  # one level, not a chain per session
-            record["recomputed"] = {"earlier": earlier, "changed": {}}
+            record["recomputed"] = {"earlier": earlier}  # a changed one was refused above
             log.info("stage %s: recomputed (its files were missing); same result as the committed record", stage.id)
         atomic_write_json(work / "stage.json", record)
         run.commit_dir(work, run.stage_path(stage.id))

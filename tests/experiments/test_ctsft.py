@@ -115,7 +115,7 @@ def test_a_folder_kept_without_checkpoints_resumes_with_the_same_theta1(tmp_path
     again = run_sweep(more, run.path, force=True, report=False)  # a second seed: only its cells run
     assert again.status == "completed" and again.n_run == 2
     redone = json.loads((proxy / "stage.json").read_text())
-    assert redone["recomputed"]["changed"] == {}
+    assert redone["recomputed"]["earlier"]["summary"] == record["summary"]  # the committed record, kept once
     assert redone["summary"]["weights_sha256"] == record["summary"]["weights_sha256"]
     assert set(again.results["start_sha256"]) == {record["summary"]["weights_sha256"]}
 
